@@ -1,0 +1,70 @@
+"""Atomic outputs: write to a temporary sibling, rename into place at the end.
+
+An interrupted run therefore never leaves a half-written folder or file where the
+user expects a finished one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import MawisError, OutputExistsError
+
+
+def _has_content(path: Path) -> bool:
+    return path.exists() and (not path.is_dir() or any(path.iterdir()))
+
+
+def check_writable_target(path: Path, overwrite: bool) -> None:
+    """Fail early, with one line, if ``path`` cannot become a fresh output."""
+    path = Path(path)
+    if _has_content(path) and not overwrite:
+        raise OutputExistsError(f"{path} already exists; choose another folder or pass --overwrite")
+    parent = path.absolute().parent
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise MawisError(f"cannot create {path}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise MawisError(f"cannot write to {probe}: permission denied; choose a writable output folder")
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder that replaces ``path`` only if the block succeeds."""
+    path = Path(path)
+    check_writable_target(path, overwrite)
+    path.absolute().parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.absolute().parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if path.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.absolute().parent))
+        os.replace(path, trash / path.name)
+        os.replace(tmp, path)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file via a temporary sibling and rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.absolute().parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,60 @@
+"""Reading inspection images as stations export them: PNG, TIFF (8/16-bit), JPEG, BMP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tifffile
+
+from ..errors import MawisError
+
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+
+
+class ImageReadError(MawisError):
+    """An image file is missing, unreadable or of an unsupported kind."""
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Return the pixels as stored: HxW (gray) or HxWx3 (RGB), uint8 or uint16."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise ImageReadError(f"{path}: unsupported image type {suffix!r}; use PNG, TIFF, JPEG or BMP")
+    if not path.is_file():
+        raise ImageReadError(f"{path}: file not found")
+    try:
+        pixels = tifffile.imread(path) if suffix in (".tif", ".tiff") else _read_cv2(path)
+    except (OSError, ValueError, tifffile.TiffFileError) as exc:
+        raise ImageReadError(f"{path}: cannot read image ({exc})") from None
+    return _normalise_layout(path, pixels)
+
+
+def _read_cv2(path: Path) -> np.ndarray:
+    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise ValueError("not a valid image file")
+    if pixels.ndim == 3:
+        code = cv2.COLOR_BGRA2RGB if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB
+        pixels = cv2.cvtColor(pixels, code)
+    return pixels
+
+
+def _normalise_layout(path: Path, pixels: np.ndarray) -> np.ndarray:
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        pixels = pixels[:, :, :3]
+    if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 3):
+        raise ImageReadError(f"{path}: expected a gray or RGB image, got array shape {pixels.shape}")
+    if pixels.dtype not in (np.uint8, np.uint16):
+        raise ImageReadError(f"{path}: expected 8- or 16-bit pixels, got {pixels.dtype}")
+    return pixels
+
+
+def to_unit_float(pixels: np.ndarray) -> np.ndarray:
+    """Scale 8- or 16-bit pixels to float32 in [0, 1]."""
+    top = 65535.0 if pixels.dtype == np.uint16 else 255.0
+    return pixels.astype(np.float32) / top

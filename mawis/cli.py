@@ -1,0 +1,137 @@
+"""The ``mawis`` command line: a thin layer over the Python API.
+
+Every command reports bad input as one line on stderr and exits non-zero:
+2 = bad arguments or input, 4 = output exists (pass --overwrite), 130 = interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from . import __version__
+from .errors import MawisError
+
+app = typer.Typer(
+    name="mawis",
+    help="Predict solder-joint lifetime from X-ray and cross-section images (contrastive SSL).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"mawis {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """mawis: lifetime of solder joints from inspection images."""
+
+
+@contextmanager
+def _progress_bar():
+    """Yield a ``progress(stage, done, total)`` callback drawing one bar per stage."""
+    columns = (TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        yield update
+
+
+@app.command()
+def simulate(
+    out_dir: Path = typer.Argument(..., help="Folder to create for the batch (contract v1 layout)."),
+    joints: int = typer.Option(200, "--joints", "-n", help="Number of solder joints."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Random seed; the same seed gives the same batch."),
+    machine: str = typer.Option("xr-a", "--machine", "-m",
+                                help="Inspection site: xr-a (4 um/px, 16-bit TIFF), xr-b (9 um/px, 8-bit PNG), "
+                                     "xr-c (6 um/px, 2x2 joints per image with ROI columns)."),
+    micrographs: bool = typer.Option(True, "--micrographs/--no-micrographs",
+                                     help="Cut cross-sections of a share of the joints (optical micrographs)."),
+    micrograph_fraction: float = typer.Option(0.3, "--micrograph-fraction", help="Share of joints cross-sectioned."),
+    label_fraction: float = typer.Option(0.5, "--label-fraction",
+                                         help="Share of joints (whole boards) that go through thermal cycling "
+                                              "and so get lifetime labels; the rest are unlabeled production boards."),
+    end_cycles: int = typer.Option(4000, "--end-cycles", help="Cycle count at which the test stops (right-censoring)."),
+    truth: Optional[Path] = typer.Option(None, "--truth",
+                                         help="Folder for the ground truth (default: OUT_DIR-truth, beside the batch)."),
+    workers: int = typer.Option(0, "--workers", help="Worker processes (0 = one per CPU core)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT_DIR and the truth folder if they exist."),
+) -> None:
+    """Simulate a thermal-cycling campaign and write it as an inspection batch plus its ground truth."""
+    from .sim.config import CampaignConfig
+    from .sim.simulate import simulate_batch
+
+    cfg = CampaignConfig(joints=joints, seed=seed, machine=machine, micrographs=micrographs,
+                         micrograph_fraction=micrograph_fraction, label_fraction=label_fraction,
+                         end_cycles=end_cycles, workers=workers)
+    with _progress_bar() as progress:
+        result = simulate_batch(cfg, out_dir, truth, overwrite=overwrite, progress=progress)
+    console.print(
+        f"batch  {result.batch_dir}  ({result.joints} joints, {result.images} images, "
+        f"{result.labeled_joints} joints in thermal cycling)\n"
+        f"truth  {result.truth_dir}\n"
+        f"took   {result.seconds:.1f} s"
+    )
+
+
+@app.command("contact-sheet")
+def contact_sheet(
+    batch: Path = typer.Argument(..., help="Batch folder (contract v1)."),
+    out: Path = typer.Option(Path("reports/contact_sheet.png"), "--out", "-o", help="PNG file to write."),
+    per_modality: int = typer.Option(8, "--per-modality", help="Images shown per modality."),
+    seed: int = typer.Option(0, "--seed", help="Which images are picked."),
+) -> None:
+    """Render a PNG contact sheet of a batch's X-ray and micrograph images, for checking by eye."""
+    from .reports.contact_sheet import render_contact_sheet
+
+    path = render_contact_sheet(batch, out, per_modality=per_modality, seed=seed)
+    console.print(f"contact sheet  {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: one-line errors, documented exit codes, no tracebacks for bad input."""
+    try:
+        app(args=argv, prog_name="mawis", standalone_mode=False)
+    except MawisError as exc:
+        console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        console.print("interrupted; no partial output was left behind", markup=False)
+        return 130
+    except typer.TyperException as exc:  # usage errors from the argument parser
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `mawis`: show the help
+            print(exc.format_message())
+            return 0
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "mawis"
+        console.print(f"error: {exc.format_message()} (see '{command} --help')", markup=False, highlight=False,
+                      soft_wrap=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Writing simulated images in the formats stations export (PNG, 16-bit TIFF, JPEG, BMP)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tifffile
+
+
+def write_image(path: Path, image: np.ndarray, *, jpeg_quality: int = 0) -> None:
+    """Write a gray (HxW) or RGB (HxWx3) image; the format follows the file extension."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        tifffile.imwrite(path, image, compression=None)
+        return
+    pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    params: list[int] = []
+    if suffix in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality or 95)]
+    elif suffix == ".png":
+        params = [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    if not cv2.imwrite(str(path), pixels, params):
+        raise OSError(f"could not write image {path}")
