@@ -40,13 +40,24 @@ def atomic_dir(path: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder that replaces ``path`` only if the block succeeds."""
     path = Path(path)
     check_writable_target(path, overwrite)
-    path.absolute().parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.absolute().parent))
+    try:
+        path.absolute().parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.absolute().parent))
+    except OSError as exc:
+        raise MawisError(f"cannot create {path}: {exc.strerror or exc}; choose a writable output folder") from None
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    try:
+        _replace_dir(tmp, path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise MawisError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _replace_dir(tmp: Path, path: Path) -> None:
     if path.exists():
         trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.absolute().parent))
         os.replace(path, trash / path.name)

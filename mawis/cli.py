@@ -1,11 +1,13 @@
 """The ``mawis`` command line: a thin layer over the Python API.
 
 Every command reports bad input as one line on stderr and exits non-zero:
-2 = bad arguments or input, 4 = output exists (pass --overwrite), 130 = interrupted.
+2 = bad arguments or input, 4 = output exists (pass --overwrite),
+130 = interrupted (Ctrl-C), 143 = terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,18 +46,27 @@ def _root(
 
 @contextmanager
 def _progress_bar():
-    """Yield a ``progress(stage, done, total)`` callback drawing one bar per stage."""
+    """Yield a ``progress(stage, done, total)`` callback drawing one bar per stage.
+
+    The bar appears on the first update, so argument errors print nothing but their line.
+    """
     columns = (TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
-        tasks: dict[str, int] = {}
+    bar = Progress(*columns, console=console, transient=False)
+    tasks: dict[str, int] = {}
 
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done)
+    def update(stage: str, done: int, total: int) -> None:
+        if not tasks:
+            bar.start()
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done)
 
+    try:
         yield update
+    finally:
+        if tasks:
+            bar.stop()
 
 
 @app.command()
@@ -109,18 +120,35 @@ def contact_sheet(
     console.print(f"contact sheet  {path}")
 
 
+def _raise_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so temporary outputs are cleaned up as on Ctrl-C."""
+    def handler(signum, frame):
+        raise SystemExit(143)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _interrupted(code: int) -> int:
+    console.print("interrupted; no partial output was left behind", markup=False)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one-line errors, documented exit codes, no tracebacks for bad input."""
+    _raise_on_sigterm()
     try:
-        app(args=argv, prog_name="mawis", standalone_mode=False)
+        code = app(args=argv, prog_name="mawis", standalone_mode=False)
     except MawisError as exc:
         console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        console.print("interrupted; no partial output was left behind", markup=False)
-        return 130
+        return _interrupted(130)
+    except SystemExit as exc:
+        if exc.code == 143:
+            return _interrupted(143)
+        raise
     except typer.TyperException as exc:  # usage errors from the argument parser
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `mawis`: show the help
             print(exc.format_message())
@@ -130,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"error: {exc.format_message()} (see '{command} --help')", markup=False, highlight=False,
                       soft_wrap=True)
         return 2
-    return 0
+    if code == 130:  # typer turns Ctrl-C inside a command into a return value
+        return _interrupted(130)
+    return int(code or 0)
 
 
 if __name__ == "__main__":

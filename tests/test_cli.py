@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -98,3 +100,19 @@ def test_contact_sheet(batches, tmp_path, capsys):
         assert image.size[0] > 600 and image.size[1] > 400
     code, _, err = run(["contact-sheet", str(tmp_path / "nowhere")], capsys)
     assert code == 2 and "no manifest.csv" in err
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupting_simulate_leaves_no_output(tmp_path, sig, code):
+    """Ctrl-C or SIGTERM mid-run: documented exit code, one line, no batch and no temporary folders."""
+    process = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "simulate", str(tmp_path / "b"),
+                                "--joints", "800", "--workers", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not list(tmp_path.glob(".b.tmp-*/xray")) and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    assert "interrupted" in err.splitlines()[-1]
+    assert list(tmp_path.iterdir()) == []

@@ -82,7 +82,7 @@ def test_xray_void_masks_match_truth_and_image(batches, machine):
             contrasts.append(image[void].mean() - image[solder & ~void].mean())
     pixel = load_machines()[machine].xray.pixel_size_um
     # rasterising at coarser pixels blurs small voids; the tolerance grows with pixel size
-    assert np.mean(np.abs(errors)) < 0.004 * pixel, f"mean |mask - truth| void fraction {np.mean(np.abs(errors)):.4f}"
+    assert np.mean(np.abs(errors)) < 0.0006 * pixel, f"mean |mask - truth| void fraction {np.mean(np.abs(errors)):.4f}"
     assert contrasts and min(contrasts) > 0, f"voids must show brighter than solder, contrasts {contrasts}"
 
 
@@ -122,11 +122,12 @@ def test_same_seed_repeats_and_other_seed_differs(tmp_path):
             h.update(path.read_bytes())
         return h.hexdigest()
 
-    first, _ = make_batch(tmp_path, "a", joints=16, workers=1)
-    again, _ = make_batch(tmp_path, "b", joints=16, workers=2)   # worker count must not matter
-    other, _ = make_batch(tmp_path, "c", joints=16, seed=8)
-    assert digest(first) == digest(again)
-    assert digest(first) != digest(other)
+    first = make_batch(tmp_path, "a", joints=16, workers=1)
+    again = make_batch(tmp_path, "b", joints=16, workers=2)   # worker count must not matter
+    other = make_batch(tmp_path, "c", joints=16, seed=8)
+    for part in (0, 1):  # the batch, then its truth
+        assert digest(first[part]) == digest(again[part])
+        assert digest(first[part]) != digest(other[part])
 
 
 def test_label_fraction_controls_cycled_boards(tmp_path):
@@ -134,6 +135,18 @@ def test_label_fraction_controls_cycled_boards(tmp_path):
     assert not (batch / "measurements.csv").exists() and not (batch / "lifetimes.csv").exists()
     manifest = pd.read_csv(batch / "manifest.csv")
     assert set(manifest["cycles"]) == {0} and set(manifest["modality"]) == {"xray"}
+
+
+def test_short_test_censors_at_its_end(tmp_path):
+    end = 1800
+    batch, truth = make_batch(tmp_path, "short", joints=48, end_cycles=end, label_fraction=1.0)
+    manifest = pd.read_csv(batch / "manifest.csv")
+    readings = pd.read_csv(batch / "measurements.csv")
+    lifetimes = pd.read_csv(batch / "lifetimes.csv")
+    assert manifest["cycles"].max() <= end and readings["cycles"].max() <= end
+    assert lifetimes["cycles_to_failure"].max() <= end
+    censored = lifetimes[lifetimes["censored"] == 1].merge(pd.read_csv(truth / "joints.csv"), on="joint_id")
+    assert (censored["cycles_to_failure_y"] >= censored["cycles_to_failure_x"]).all()
 
 
 def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
@@ -152,3 +165,32 @@ def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         simulate_batch(CampaignConfig(joints=10, seed=1, workers=1), tmp_path / "batch")
     assert list(tmp_path.iterdir()) == []
+
+
+def _noise_and_edge(machine):
+    """Quantum-noise level and solder-edge width (um) of one station on the same joint and pose."""
+    import cv2
+
+    from mawis.sim import VoidModel, load_components
+    from mawis.sim.geometry import sample_joint_geometry
+    from mawis.sim.xray import Pose, render_xray, sample_scene
+
+    geom = sample_joint_geometry(np.random.default_rng(0), load_components()["LED-3535"], VoidModel(), 0.0)
+    scene, pose = sample_scene(np.random.default_rng(1), geom), Pose((0.0, 0.0), 0.0)
+    station = load_machines()[machine].xray
+    a, labels = render_xray(geom, scene, station, np.random.default_rng(2), pose)
+    b, _ = render_xray(geom, scene, station, np.random.default_rng(3), pose)
+    high_pass = lambda img: img - cv2.GaussianBlur(img, (0, 0), 3)  # noqa: E731
+    noise = float(np.std(high_pass(a) - high_pass(b)) / np.sqrt(2) / a.mean())
+    centre = a.shape[0] // 2
+    row = a[centre - 8:centre + 8].mean(axis=0)  # edges are vertical at zero rotation
+    contrast = np.percentile(row, 95) - np.percentile(row, 5)
+    edge_um = float(contrast / np.abs(np.diff(row)).max() * station.pixel_size_um)
+    return noise, edge_um
+
+
+def test_stations_differ_in_noise_and_blur():
+    noise_a, edge_a = _noise_and_edge("xr-a")
+    noise_b, edge_b = _noise_and_edge("xr-b")
+    assert noise_b > 1.3 * noise_a, (noise_a, noise_b)
+    assert edge_b > 1.3 * edge_a, (edge_a, edge_b)

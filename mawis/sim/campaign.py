@@ -81,7 +81,7 @@ def plan_joint(plan: JointPlan, cfg: CampaignConfig, schedule: np.ndarray, crack
         plan.xray_cycles = [0]
         plan.micrograph_cycles = 0 if plan.cut else None
         return
-    stop = plan.pull_cycles if plan.cut else cfg.end_cycles
+    stop = min(plan.pull_cycles, cfg.end_cycles) if plan.cut else cfg.end_cycles
     detected_at = None
     if board.monitor == "event":
         if true_life <= stop:
@@ -90,11 +90,14 @@ def plan_joint(plan: JointPlan, cfg: CampaignConfig, schedule: np.ndarray, crack
         else:
             plan.lifetime_row = {"cycles_to_failure": int(stop), "censored": 1}
     else:
-        detected_at = _take_readings(plan, cfg, schedule[schedule <= stop], crack_at, rng)
+        # the lab takes a last reading when it pulls a joint, so a failure is never missed
+        cycles = np.unique(np.append(schedule[schedule <= stop], stop))
+        detected_at = _take_readings(plan, cfg, cycles, crack_at, rng)
         if plan.cut and detected_at is None:
             plan.lifetime_row = {"cycles_to_failure": int(stop), "censored": 1}
     plan.failed_observed = detected_at is not None
-    plan.stop_cycles = int(detected_at if detected_at is not None and plan.cut else stop)
+    plan.stop_cycles = int(min(detected_at, stop) if detected_at is not None else stop)
+    # failed joints stay on the board (and are X-rayed) until the end; cut ones leave it
     last_on_board = plan.stop_cycles if plan.cut else cfg.end_cycles
     plan.xray_cycles = [c for c in cfg.xray_cycles if c <= last_on_board]
     if plan.cut:

@@ -157,7 +157,7 @@ class CampaignConfig:
         if self.joints_per_board < 1:
             raise UsageError(f"joints_per_board must be at least 1 (got {self.joints_per_board})")
         if self.end_cycles <= 0:
-            raise UsageError(f"end_cycles must be positive (got {self.end_cycles})")
+            raise UsageError(f"--end-cycles must be positive (got {self.end_cycles})")
         if self.workers < 0:
             raise UsageError(f"--workers must be 0 (auto) or positive (got {self.workers})")
         unknown = set(self.measured) - {"crack_fraction", "rth_increase_pct"}

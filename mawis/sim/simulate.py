@@ -139,7 +139,8 @@ def _plan(cfg: CampaignConfig, joints: list[SimulatedJoint]) -> tuple[int, list[
         cut = cfg.micrographs and rng.random() < cfg.micrograph_fraction
         plan = JointPlan(joint.joint_id, joint.board, cut=cut)
         if cut and joint.board.cycled:
-            plan.pull_cycles = int(rng.choice(cfg.pull_cycles))
+            pulls = [c for c in cfg.pull_cycles if c < cfg.end_cycles] or [cfg.end_cycles]
+            plan.pull_cycles = int(rng.choice(pulls))
         plan_joint(plan, cfg, schedule, joint.history.crack_fraction_at, joint.history.cycles_to_failure, rng)
         plans.append(plan)
     return interval, plans
@@ -291,7 +292,12 @@ def _inspection_kind(row: dict, joint: SimulatedJoint) -> str:
     return "pulled"
 
 
-def _truth_joints(joints: list[SimulatedJoint], plans: list[JointPlan]) -> pd.DataFrame:
+def _test_end(cfg: CampaignConfig, plan: JointPlan) -> int:
+    """Cycle count at which the joint left the test: its pull, or the end of the test."""
+    return min(plan.pull_cycles, cfg.end_cycles) if plan.pull_cycles is not None else cfg.end_cycles
+
+
+def _truth_joints(cfg: CampaignConfig, joints: list[SimulatedJoint], plans: list[JointPlan]) -> pd.DataFrame:
     rows = []
     for j, p in zip(joints, plans):
         g, h = j.geometry, j.history
@@ -305,7 +311,7 @@ def _truth_joints(joints: list[SimulatedJoint], plans: list[JointPlan]) -> pd.Da
             "initiation_right_cycles": h.initiation_right,
             "cycles_to_failure": h.cycles_to_failure,
             "observed_until": p.stop_cycles if j.board.cycled else 0,
-            "failed_in_test": bool(j.board.cycled and h.cycles_to_failure <= p.stop_cycles),
+            "failed_in_test": bool(j.board.cycled and h.cycles_to_failure <= _test_end(cfg, p)),
             "pulled_at": p.pull_cycles,
         })
     return pd.DataFrame(rows)
@@ -370,16 +376,15 @@ def simulate_batch(
             measurements.to_csv(batch_tmp / "measurements.csv", index=False)
         if lifetimes is not None:
             lifetimes.to_csv(batch_tmp / "lifetimes.csv", index=False)
-        truth_joints = _truth_joints(joints, plans)
+        truth_joints = _truth_joints(cfg, joints, plans)
         truth_joints.to_csv(truth_tmp / "joints.csv", index=False)
         pd.DataFrame(image_rows).sort_values("image_id").to_csv(truth_tmp / "images.csv", index=False)
-        seconds = time.perf_counter() - started
-        _write_campaign_json(truth_tmp, cfg, machine, interval, len(image_rows), truth_joints, seconds)
+        _write_campaign_json(truth_tmp, cfg, machine, interval, len(image_rows), truth_joints)
     labeled = int(sum(1 for p in plans if p.board.cycled))
     return SimulationResult(out_dir, truth_dir, cfg.joints, len(image_rows), labeled, time.perf_counter() - started)
 
 
-def _write_campaign_json(truth_dir: Path, cfg, machine, interval, n_images, truth_joints, seconds) -> None:
+def _write_campaign_json(truth_dir: Path, cfg, machine, interval, n_images, truth_joints) -> None:
     info = {
         "mawis_version": __version__,
         "batch_contract": 1,
@@ -389,9 +394,20 @@ def _write_campaign_json(truth_dir: Path, cfg, machine, interval, n_images, trut
         "images": n_images,
         "joints": len(truth_joints),
         "median_true_life_cycles": float(truth_joints["cycles_to_failure"].median()),
-        "seconds": round(seconds, 2),
     }
     (truth_dir / "campaign.json").write_text(json.dumps(info, indent=2, default=str))
+
+
+class _Pool(ProcessPoolExecutor):
+    """A process pool that, on an error or interrupt, drops queued work instead of finishing it."""
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            for process in list((self._processes or {}).values()):
+                process.terminate()
+            self.shutdown(wait=True, cancel_futures=True)
+            return False
+        return super().__exit__(exc_type, exc, tb)
 
 
 class _InlinePool:
@@ -406,7 +422,7 @@ class _InlinePool:
 
 
 def _pool(workers: int):
-    return _InlinePool() if workers <= 1 else ProcessPoolExecutor(max_workers=workers)
+    return _InlinePool() if workers <= 1 else _Pool(max_workers=workers)
 
 
 def _mapped(pool, fn, items: list, stage: str, report: ProgressFn):
