@@ -16,6 +16,12 @@ from pathlib import Path
 from .errors import MawisError, OutputExistsError
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _has_content(path: Path) -> bool:
     return path.exists() and (not path.is_dir() or any(path.iterdir()))
 
@@ -43,6 +49,7 @@ def atomic_dir(path: Path, overwrite: bool = False) -> Iterator[Path]:
     try:
         path.absolute().parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.absolute().parent))
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the output should not be
     except OSError as exc:
         raise MawisError(f"cannot create {path}: {exc.strerror or exc}; choose a writable output folder") from None
     try:

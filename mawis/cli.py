@@ -106,6 +106,56 @@ def simulate(
     )
 
 
+@app.command()
+def validate(batch: Path = typer.Argument(..., help="Batch folder (contract v1).")) -> None:
+    """Check a batch against contract v1 and list every problem (file:line: reason)."""
+    from .batch.contract import validate_batch
+
+    problems = validate_batch(batch)
+    for problem in problems:
+        print(problem)
+    if problems:
+        raise MawisError(f"{batch}: {len(problems)} problem(s) listed above")
+    console.print(f"{batch}: conforms to batch contract v1")
+
+
+@app.command()
+def ingest(
+    batch: Path = typer.Argument(..., help="Batch folder (contract v1)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Data set folder to create."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file overriding pixel sizes, crop sizes, "
+                                                                  "failure thresholds (see mawis/ingest/config.py)."),
+    strict: bool = typer.Option(False, "--strict", help="Refuse the batch if any image is bad (default: quarantine it)."),
+    workers: int = typer.Option(0, "--workers", help="Worker processes (0 = one per CPU core)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the data set folder if it exists."),
+) -> None:
+    """Validate a batch, align its images to canonical pixel sizes, derive lifetime labels, write a data set."""
+    from .ingest.config import load_ingest_config
+    from .ingest.pipeline import ingest_batch
+
+    cfg = load_ingest_config(config, strict=strict, workers=workers)
+    with _progress_bar() as progress:
+        result = ingest_batch(batch, out, cfg, overwrite=overwrite, progress=progress)
+    _print_ingest_summary(result.dataset_dir, result.report)
+
+
+def _print_ingest_summary(out: Path, report: dict) -> None:
+    labels, timings = report["labels"], report["timings"]
+    lines = [f"data set  {out}",
+             f"images    {report['images_ingested']} of {report['images_in_manifest']} ingested "
+             f"({report['joints']} joints, {report['boards']} boards)"]
+    lines += [f"          {key}: {count}" for key, count in report["by_modality_and_machine"].items()]
+    median = labels["median_cycles_to_failure_of_failed"]
+    lines.append(f"labels    {labels['joints_labelled']} joints: {labels['failed']} failed"
+                 + (f" (median {median:.0f} cycles)" if median else "") + f", {labels['censored']} censored")
+    if report["quarantined"]:
+        lines.append(f"quarantined {len(report['quarantined'])} image(s), reasons in ingest_report.json:")
+        lines += [f"          line {q['line']}: {q['reason']}" for q in report["quarantined"][:5]]
+    lines.append(f"took      {timings['seconds']:.1f} s ({timings['images_per_second']:.0f} images/s, "
+                 f"{timings['workers']} workers)")
+    console.print("\n".join(lines), markup=False, highlight=False)
+
+
 @app.command("contact-sheet")
 def contact_sheet(
     batch: Path = typer.Argument(..., help="Batch folder (contract v1)."),

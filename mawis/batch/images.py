@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
@@ -20,22 +21,39 @@ class ImageReadError(MawisError):
 def read_image(path: Path) -> np.ndarray:
     """Return the pixels as stored: HxW (gray) or HxWx3 (RGB), uint8 or uint16."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise ImageReadError(f"{path}: unsupported image type {suffix!r}; use PNG, TIFF, JPEG or BMP")
-    if not path.is_file():
-        raise ImageReadError(f"{path}: file not found")
+    check_suffix(path)
     try:
-        pixels = tifffile.imread(path) if suffix in (".tif", ".tiff") else _read_cv2(path)
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return decode_image(data, path)
+
+
+def check_suffix(path: Path) -> None:
+    if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
+        raise ImageReadError(f"{path}: unsupported image type {Path(path).suffix!r}; use PNG, TIFF, JPEG or BMP")
+
+
+def decode_image(data: bytes, path: Path) -> np.ndarray:
+    """Decode image bytes; ``path`` names the file in messages and gives the format."""
+    if not data:
+        raise ImageReadError(f"{path}: empty file")
+    try:
+        if Path(path).suffix.lower() in (".tif", ".tiff"):
+            pixels = tifffile.imread(io.BytesIO(data))
+        else:
+            pixels = _decode_cv2(data)
     except (OSError, ValueError, tifffile.TiffFileError) as exc:
-        raise ImageReadError(f"{path}: cannot read image ({exc})") from None
+        raise ImageReadError(f"{path}: cannot decode image ({exc})") from None
     return _normalise_layout(path, pixels)
 
 
-def _read_cv2(path: Path) -> np.ndarray:
-    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+def _decode_cv2(data: bytes) -> np.ndarray:
+    pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None:
-        raise ValueError("not a valid image file")
+        raise ValueError("not a valid or complete image file")
     if pixels.ndim == 3:
         code = cv2.COLOR_BGRA2RGB if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB
         pixels = cv2.cvtColor(pixels, code)

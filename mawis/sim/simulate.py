@@ -15,7 +15,6 @@ import json
 import math
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -26,6 +25,7 @@ import pandas as pd
 from .. import __version__
 from ..atomic import atomic_dir, check_writable_target
 from ..errors import UsageError
+from ..parallel import process_pool
 from .campaign import Board, JointPlan, plan_joint, reading_schedule
 from .config import CampaignConfig, Component, Machine, get_machine, load_components
 from .fatigue import CrackHistory, crack_history, void_profile
@@ -120,7 +120,7 @@ def simulate_joints(cfg: CampaignConfig) -> list[SimulatedJoint]:
     components = load_components()
     boards = _boards(cfg, components)
     tasks = _joint_tasks(cfg, boards, components)
-    with _pool(cfg.workers or os.cpu_count() or 1) as pool:
+    with process_pool(cfg.workers or os.cpu_count() or 1) as pool:
         return list(_mapped(pool, _simulate_joint, tasks, "joints", lambda *a: None))
 
 
@@ -362,7 +362,7 @@ def simulate_batch(
     boards = _boards(cfg, components)
     joint_tasks = _joint_tasks(cfg, boards, components)
     with atomic_dir(out_dir, overwrite) as batch_tmp, atomic_dir(truth_dir, overwrite) as truth_tmp, \
-            _pool(workers) as pool:
+            process_pool(workers) as pool:
         joints = list(_mapped(pool, _simulate_joint, joint_tasks, "joints", report))
         interval, plans = _plan(cfg, joints)
         tasks = _image_tasks(cfg, machine, joints, plans)
@@ -396,33 +396,6 @@ def _write_campaign_json(truth_dir: Path, cfg, machine, interval, n_images, trut
         "median_true_life_cycles": float(truth_joints["cycles_to_failure"].median()),
     }
     (truth_dir / "campaign.json").write_text(json.dumps(info, indent=2, default=str))
-
-
-class _Pool(ProcessPoolExecutor):
-    """A process pool that, on an error or interrupt, drops queued work instead of finishing it."""
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            for process in list((self._processes or {}).values()):
-                process.terminate()
-            self.shutdown(wait=True, cancel_futures=True)
-            return False
-        return super().__exit__(exc_type, exc, tb)
-
-
-class _InlinePool:
-    def map(self, fn, items, chunksize=1):
-        return map(fn, items)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _pool(workers: int):
-    return _InlinePool() if workers <= 1 else _Pool(max_workers=workers)
 
 
 def _mapped(pool, fn, items: list, stage: str, report: ProgressFn):

@@ -1,0 +1,1 @@
+"""Imaging: intensity normalisation and spatial sampling-rate alignment of joint images."""

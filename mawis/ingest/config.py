@@ -1,0 +1,85 @@
+"""Ingestion settings, as data: canonical sampling per modality, failure thresholds, limits.
+
+Override any of them with a TOML file (``mawis ingest --config FILE``)::
+
+    [xray]
+    pixel_size_um = 5.0
+    crop_height = 128
+    crop_width = 128
+
+    [thresholds]
+    crack_fraction = 0.5
+    rth_increase_pct = 20.0
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from ..errors import UsageError
+from ..imaging.align import DEFAULT_ALIGNMENT, ModalityAlignment
+from .labels import FailureThresholds
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    xray: ModalityAlignment = field(default_factory=lambda: DEFAULT_ALIGNMENT["xray"])
+    micrograph: ModalityAlignment = field(default_factory=lambda: DEFAULT_ALIGNMENT["micrograph"])
+    thresholds: FailureThresholds = field(default_factory=FailureThresholds)
+    min_side_px: int = 8          # smaller images (or ROIs) cannot show a joint
+    workers: int = 0              # 0: one process per CPU core
+    strict: bool = False          # refuse the whole batch if any image is bad
+
+    def alignment(self, modality: str) -> ModalityAlignment:
+        return self.xray if modality == "xray" else self.micrograph
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("workers")
+        return data
+
+    def validate(self) -> None:
+        for name in ("xray", "micrograph"):
+            spec = getattr(self, name)
+            if not spec.pixel_size_um > 0 or spec.crop_height < 8 or spec.crop_width < 8:
+                raise UsageError(f"[{name}] needs pixel_size_um > 0 and crops of at least 8x8 pixels")
+        if self.workers < 0:
+            raise UsageError(f"--workers must be 0 (auto) or positive (got {self.workers})")
+
+
+def _section(cls, base, table: dict, where: str):
+    names = {f.name for f in fields(cls)}
+    unknown = set(table) - names
+    if unknown:
+        raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    try:
+        return replace(base, **table)
+    except TypeError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+
+
+def load_ingest_config(path: Path | None, **overrides) -> IngestConfig:
+    """Defaults, then the TOML file (if any), then explicit keyword overrides."""
+    config = IngestConfig()
+    if path is not None:
+        try:
+            with open(path, "rb") as handle:
+                table = tomllib.load(handle)
+        except FileNotFoundError:
+            raise UsageError(f"{path}: config file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"{path}: not valid TOML ({exc})") from None
+        sections = {"xray": ModalityAlignment, "micrograph": ModalityAlignment, "thresholds": FailureThresholds}
+        unknown = set(table) - set(sections) - {"min_side_px"}
+        if unknown:
+            raise UsageError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
+        for name, cls in sections.items():
+            if name in table:
+                config = replace(config, **{name: _section(cls, getattr(config, name), table[name], f"{path} [{name}]")})
+        if "min_side_px" in table:
+            config = replace(config, min_side_px=int(table["min_side_px"]))
+    config = replace(config, **overrides)
+    config.validate()
+    return config

@@ -1,0 +1,304 @@
+"""``mawis ingest``: batch -> validated, aligned, labelled data set on disk.
+
+Steps: read and check the CSV files (a structural problem stops here and nothing
+is written); derive lifetime labels from the readings; read every image file once
+(in worker processes, streaming), check it, cut and align each of its rows; write
+the crops into memory-mappable arrays and the rows into a Parquet table. Bad
+images are quarantined with their reason, unless ``strict``. Everything is written
+into a temporary folder that replaces the output only at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..atomic import atomic_dir, check_writable_target
+from ..batch.contract import (
+    LIFETIMES, MANIFEST, MEASUREMENTS, MODALITIES, ROI_COLUMNS, Problem, csv_line, parse_roi, pixels_problem,
+    read_tables, safe_relative_path,
+)
+from ..batch.images import ImageReadError, check_suffix, decode_image
+from ..errors import MawisError
+from ..imaging.align import CROP_DTYPE, align_image
+from ..parallel import process_pool
+from .config import IngestConfig
+from .dataset import CROPS_FILE, DATASET_FILE, IMAGES_FILE, LABELS_FILE, REPORT_FILE
+from .labels import derive_labels
+
+ProgressFn = Callable[[str, int, int], None]
+CORE_COLUMNS = ("image_id", "joint_id", "modality", "path", "pixel_size_um", "cycles",
+                "board_id", "component", "machine", *ROI_COLUMNS)
+
+
+class BatchError(MawisError):
+    """The batch cannot be ingested as a whole."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    dataset_dir: Path
+    report: dict
+
+
+# --- reading the tables -------------------------------------------------------------------------
+
+def _structural_check(batch: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+    manifest, measurements, lifetimes, problems = read_tables(batch)
+    if problems:
+        raise BatchError(_one_line(batch, problems))
+    return manifest, measurements, lifetimes
+
+
+def _one_line(batch: Path, problems: list[Problem]) -> str:
+    first = problems[0]
+    where = first if Path(first.file).is_absolute() or first.file == str(batch) else Problem(
+        str(batch / first.file), first.line, first.message)
+    more = f" (and {len(problems) - 1} more problem(s); `mawis validate {batch}` lists all)" if len(problems) > 1 else ""
+    return f"{where}{more}"
+
+
+def _typed_measurements(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    if frame is None:
+        return None
+    typed = frame.copy()
+    for col in typed.columns:
+        if col != "joint_id" and col in ("cycles", "crack_fraction", "rth_increase_pct"):
+            typed[col] = pd.to_numeric(typed[col], errors="coerce")
+    return typed
+
+
+def _typed_lifetimes(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    if frame is None:
+        return None
+    typed = frame.copy()
+    typed["cycles_to_failure"] = pd.to_numeric(typed["cycles_to_failure"])
+    if "censored" in typed.columns:
+        typed["censored"] = pd.to_numeric(typed["censored"].replace("", "0"))
+    return typed
+
+
+# --- images -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _FileTask:
+    path: str                       # absolute, inside the batch
+    rel_path: str
+    rows: tuple[tuple[int, dict], ...]   # (manifest index, row cells)
+
+
+def _file_tasks(batch: Path, manifest: pd.DataFrame) -> list[_FileTask]:
+    groups: dict[str, list[tuple[int, dict]]] = {}
+    for i in manifest.index:
+        row = manifest.loc[i]
+        target = safe_relative_path(batch, row["path"])
+        groups.setdefault(str(target), []).append((int(i), row.to_dict()))
+    return [_FileTask(path, rows[0][1]["path"], tuple(rows)) for path, rows in sorted(groups.items())]
+
+
+def _process_file(args: tuple[_FileTask, IngestConfig]) -> tuple[str, list[tuple]]:
+    """Read one file; return its content hash and, per manifest row, (index, crop, reason, meta)."""
+    task, config = args
+    try:
+        check_suffix(Path(task.rel_path))
+        data = Path(task.path).read_bytes()
+    except ImageReadError as exc:
+        return "", [(i, None, str(exc).split(": ", 1)[-1], None) for i, _ in task.rows]
+    except FileNotFoundError:
+        return "", [(i, None, f"image file {task.rel_path!r} not found", None) for i, _ in task.rows]
+    except OSError as exc:
+        return "", [(i, None, f"cannot read {task.rel_path!r} ({exc.strerror})", None) for i, _ in task.rows]
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        pixels = decode_image(data, Path(task.rel_path))
+    except ImageReadError as exc:
+        return digest, [(i, None, str(exc), None) for i, _ in task.rows]
+    results = []
+    for i, cells in task.rows:
+        row = pd.Series(cells)
+        reason = pixels_problem(pixels, row, config.min_side_px)
+        if reason:
+            results.append((i, None, reason, None))
+            continue
+        roi = parse_roi(row)
+        region = pixels[roi[1]:roi[1] + roi[3], roi[0]:roi[0] + roi[2]] if isinstance(roi, tuple) else pixels
+        spec = config.alignment(cells["modality"])
+        crop, _ = align_image(region, float(cells["pixel_size_um"]), spec)
+        meta = {"source_height": region.shape[0], "source_width": region.shape[1],
+                "source_bit_depth": 16 if pixels.dtype == np.uint16 else 8,
+                "source_channels": 1 if pixels.ndim == 2 else 3}
+        results.append((i, crop, None, meta))
+    return digest, results
+
+
+class _CropWriter:
+    """Appends crops of one modality to a memory-mapped .npy file, compacted at the end."""
+
+    def __init__(self, path: Path, capacity: int, height: int, width: int):
+        self.path, self.count = path, 0
+        self.array = np.lib.format.open_memmap(path, mode="w+", dtype=CROP_DTYPE, shape=(capacity, height, width))
+
+    def append(self, crop: np.ndarray) -> int:
+        self.array[self.count] = crop
+        self.count += 1
+        return self.count - 1
+
+    def close(self) -> None:
+        if self.count == len(self.array):
+            self.array.flush()
+            del self.array
+            return
+        tmp = self.path.with_suffix(".compact.npy")
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=CROP_DTYPE, shape=(self.count, *self.array.shape[1:]))
+        for start in range(0, self.count, 1024):
+            stop = min(start + 1024, self.count)
+            out[start:stop] = self.array[start:stop]
+        out.flush()
+        del out, self.array
+        os.replace(tmp, self.path)
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+def _images_table(manifest: pd.DataFrame, kept: dict[int, tuple[int, dict]], config: IngestConfig,
+                  labels: pd.DataFrame) -> pd.DataFrame:
+    rows = manifest.loc[sorted(kept)]
+    table = pd.DataFrame({
+        "image_id": rows["image_id"].astype("string"),
+        "joint_id": rows["joint_id"].astype("string"),
+        "modality": rows["modality"].astype("string"),
+        "cycles": pd.to_numeric(rows["cycles"]).astype("int64"),
+        "path": rows["path"].astype("string"),
+        "source_pixel_size_um": pd.to_numeric(rows["pixel_size_um"]).astype("float64"),
+        "canonical_pixel_size_um": [config.alignment(m).pixel_size_um for m in rows["modality"]],
+    })
+    for col in ("board_id", "component", "machine"):
+        values = rows[col] if col in rows.columns else pd.Series("", index=rows.index)
+        table[col] = values.replace("", pd.NA).astype("string")
+    for col in ROI_COLUMNS:
+        values = rows[col] if col in rows.columns else pd.Series("", index=rows.index)
+        table[f"roi_{col}"] = pd.to_numeric(values.replace("", pd.NA)).astype("Int64")
+    meta = pd.DataFrame([kept[i][1] for i in rows.index], index=rows.index)
+    for col in meta.columns:
+        table[col] = meta[col].astype("int64")
+    table["crop_index"] = [kept[i][0] for i in rows.index]
+    table["line"] = [csv_line(i) for i in rows.index]
+    for col in [c for c in manifest.columns if c not in CORE_COLUMNS]:
+        table[col if col not in table.columns else f"extra_{col}"] = rows[col].astype("string")
+    labelled = table[["joint_id"]].merge(labels, on="joint_id", how="left").set_index(table.index)
+    table["cycles_to_failure"] = labelled["cycles_to_failure"].astype("float64")
+    table["censored"] = labelled["censored"].astype("boolean")
+    table["label_source"] = labelled["label_source"].astype("string")
+    return table.sort_values(["modality", "crop_index"], kind="stable").reset_index(drop=True)
+
+
+def _label_summary(labels: pd.DataFrame, manifest_joints: set[str]) -> dict:
+    failed = labels[~labels["censored"]]
+    return {
+        "joints_labelled": int(len(labels)),
+        "failed": int(len(failed)),
+        "censored": int(labels["censored"].sum()),
+        "from_measurements": int((labels["label_source"] == "measurements").sum()),
+        "from_lifetimes": int((labels["label_source"] == "lifetimes").sum()),
+        "median_cycles_to_failure_of_failed": float(failed["cycles_to_failure"].median()) if len(failed) else None,
+        "labelled_joints_without_images": int(len(set(labels["joint_id"]) - manifest_joints)),
+    }
+
+
+def _fingerprint(batch: Path, digests: list[tuple[str, str]]) -> str:
+    h = hashlib.sha256()
+    for name in (MANIFEST, MEASUREMENTS, LIFETIMES):
+        if (batch / name).is_file():
+            h.update(name.encode())
+            h.update((batch / name).read_bytes())
+    for rel, digest in sorted(digests):
+        h.update(f"{rel}\0{digest}\n".encode())
+    return h.hexdigest()
+
+
+# --- orchestration ------------------------------------------------------------------------------
+
+def ingest_batch(batch: Path, out: Path, config: IngestConfig = IngestConfig(), *, overwrite: bool = False,
+                 progress: ProgressFn | None = None) -> IngestResult:
+    """Ingest ``batch`` into the data set folder ``out``; see the module docstring."""
+    started = time.perf_counter()
+    batch, out = Path(batch), Path(out)
+    config.validate()
+    manifest, measurements, lifetimes = _structural_check(batch)
+    check_writable_target(out, overwrite)
+    if out.resolve().is_relative_to(batch.resolve()):
+        raise BatchError(f"--out {out} lies inside the batch {batch}; write the data set elsewhere")
+    labels = derive_labels(_typed_measurements(measurements), _typed_lifetimes(lifetimes), config.thresholds)
+    tasks = _file_tasks(batch, manifest)
+    report_progress = progress or (lambda stage, done, total: None)
+    workers = config.workers or os.cpu_count() or 1
+    with atomic_dir(out, overwrite) as tmp:
+        writers = {
+            m: _CropWriter(tmp / CROPS_FILE.format(modality=m), int((manifest["modality"] == m).sum()),
+                           config.alignment(m).crop_height, config.alignment(m).crop_width)
+            for m in MODALITIES
+        }
+        kept, quarantined, digests = {}, [], []
+        with process_pool(workers) as pool:
+            args = [(task, config) for task in tasks]
+            report_progress("images", 0, len(manifest))
+            done = 0
+            for task, (digest, results) in zip(tasks, pool.map(_process_file, args, chunksize=8)):
+                digests.append((task.rel_path, digest))
+                for i, crop, reason, meta in results:
+                    if crop is None:
+                        quarantined.append({"image_id": manifest.at[i, "image_id"], "path": manifest.at[i, "path"],
+                                            "line": csv_line(i), "reason": reason})
+                    else:
+                        kept[i] = (writers[manifest.at[i, "modality"]].append(crop), meta)
+                done += len(results)
+                report_progress("images", done, len(manifest))
+        for writer in writers.values():
+            writer.close()
+        if quarantined and config.strict:
+            q = quarantined[0]
+            raise BatchError(f"{batch / MANIFEST}:{q['line']}: {q['reason']} ({len(quarantined)} bad image(s); "
+                             "--strict refuses the batch)")
+        if not kept:
+            q = quarantined[0]
+            raise BatchError(f"{batch / MANIFEST}: no usable image; first problem at line {q['line']}: {q['reason']}")
+        table = _images_table(manifest, kept, config, labels)
+        table.to_parquet(tmp / IMAGES_FILE, index=False)
+        labels.to_parquet(tmp / LABELS_FILE, index=False)
+        fingerprint = _fingerprint(batch, digests)
+        seconds = time.perf_counter() - started
+        report = _report(batch, table, quarantined, labels, set(manifest["joint_id"]), fingerprint, seconds, workers)
+        (tmp / DATASET_FILE).write_text(json.dumps({
+            "format": "mawis-dataset", "version": 1, "mawis_version": __version__,
+            "batch_fingerprint": fingerprint, "config": config.to_dict(),
+            "crops": {m: CROPS_FILE.format(modality=m) for m in MODALITIES},
+        }, indent=2))
+        (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2))
+    return IngestResult(out, report)
+
+
+def _report(batch, table, quarantined, labels, manifest_joints, fingerprint, seconds, workers) -> dict:
+    n_images = len(table) + len(quarantined)
+    by = table.groupby(["modality", table["machine"].fillna("unknown")]).size()
+    return {
+        "batch": str(batch),
+        "batch_fingerprint": fingerprint,
+        "images_in_manifest": n_images,
+        "images_ingested": int(len(table)),
+        "by_modality_and_machine": {f"{m}/{k}": int(v) for (m, k), v in by.items()},
+        "joints": int(table["joint_id"].nunique()),
+        "boards": int(table["board_id"].nunique()),
+        "quarantined": quarantined,
+        "labels": _label_summary(labels, manifest_joints),
+        "timings": {"seconds": round(seconds, 3), "images_per_second": round(n_images / max(seconds, 1e-9), 1),
+                    "workers": workers},
+    }

@@ -1,0 +1,128 @@
+"""`mawis ingest`: aligned crops, labels and a data set that later stages can load."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mawis.cli import main
+from mawis.imaging.align import DEFAULT_ALIGNMENT, align_image, align_mask
+from mawis.ingest.config import IngestConfig, load_ingest_config
+from mawis.ingest.dataset import load_dataset
+from mawis.ingest.pipeline import ingest_batch
+from mawis.sim import VoidModel, load_components, load_machines
+from mawis.sim.geometry import sample_joint_geometry
+from mawis.sim.xray import Pose, quantise, render_xray, sample_scene
+
+CONFIG = IngestConfig(workers=2)
+
+
+@pytest.fixture(scope="module")
+def datasets(batches, tmp_path_factory):
+    root = tmp_path_factory.mktemp("datasets")
+    return {m: ingest_batch(batches[m][0], root / m, CONFIG).dataset_dir for m in ("xr-a", "xr-c")}
+
+
+def test_same_joint_from_4_and_9_um_stations_gives_matching_crops():
+    """Sampling-rate alignment: same size in pixels, and the pad outlines overlap."""
+    spec = DEFAULT_ALIGNMENT["xray"]
+    ious = []
+    for seed in range(6):
+        geom = sample_joint_geometry(np.random.default_rng(seed), load_components()["LED-3535"], VoidModel(), 0.1)
+        scene = sample_scene(np.random.default_rng(seed + 100), geom)
+        masks = []
+        for k, machine in enumerate(("xr-a", "xr-b")):
+            station = load_machines()[machine].xray
+            pose = Pose((20.0 * (-1) ** k, -15.0 * (-1) ** k), 1.5 * k)   # placed differently on each station
+            signal, labels = render_xray(geom, scene, station, np.random.default_rng(seed), pose)
+            crop, centre = align_image(quantise(signal, station.bit_depth), station.pixel_size_um, spec)
+            assert crop.shape == (spec.crop_height, spec.crop_width) and crop.dtype == np.uint16
+            masks.append(align_mask(labels > 0, station.pixel_size_um, spec, centre))
+        ious.append((masks[0] & masks[1]).sum() / (masks[0] | masks[1]).sum())
+    assert min(ious) > 0.88, ious
+
+
+def test_dataset_tables_and_crops(datasets, batches):
+    ds = load_dataset(datasets["xr-a"])
+    manifest = pd.read_csv(batches["xr-a"][0] / "manifest.csv")
+    assert len(ds.images) == len(manifest) and set(ds.images["image_id"]) == set(manifest["image_id"])
+    for modality, spec in DEFAULT_ALIGNMENT.items():
+        rows = ds.images[ds.images["modality"] == modality]
+        crops = ds.crops(modality)
+        assert isinstance(crops, np.memmap) and crops.shape == (len(rows), spec.crop_height, spec.crop_width)
+        assert sorted(rows["crop_index"]) == list(range(len(rows)))
+        assert (rows["canonical_pixel_size_um"] == spec.pixel_size_um).all()
+    xray = ds.images[ds.images["modality"] == "xray"]
+    assert (xray["source_pixel_size_um"] == 4.0).all() and (xray["source_bit_depth"] == 16).all()
+    assert "inspection" in ds.images.columns, "extra manifest columns are kept"
+    labelled = ds.images.dropna(subset=["cycles_to_failure"])
+    assert len(labelled) > 0 and labelled["censored"].dtype == "boolean"
+    report = json.loads((datasets["xr-a"] / "ingest_report.json").read_text())
+    assert report["images_ingested"] == len(manifest) and report["quarantined"] == []
+    assert report["timings"]["images_per_second"] > 0
+
+
+def test_rois_are_cut_before_alignment(datasets):
+    ds = load_dataset(datasets["xr-c"])
+    xray = ds.images[ds.images["modality"] == "xray"]
+    assert xray["roi_w"].notna().all() and xray["path"].duplicated().any()
+    crops = ds.crops("xray")[xray["crop_index"].to_numpy()]
+    # each crop shows one joint centred: the centre is dark solder, the corners are not
+    centre = crops[:, 54:74, 54:74].mean(axis=(1, 2))
+    corners = crops[:, :10, :10].mean(axis=(1, 2))
+    assert (centre < corners).mean() > 0.95
+
+
+def test_labels_in_dataset_agree_with_truth(datasets, batches):
+    ds = load_dataset(datasets["xr-a"])
+    truth = pd.read_csv(batches["xr-a"][1] / "joints.csv").set_index("joint_id")
+    labels = ds.labels.set_index("joint_id")
+    censored = labels[labels["censored"]]
+    assert len(censored) > 0
+    assert (truth.loc[censored.index, "cycles_to_failure"] >= censored["cycles_to_failure"]).all()
+    unlabelled = set(truth.index[~truth["cycled"]])
+    assert not unlabelled & set(labels.index), "production joints never get a made-up label"
+
+
+def test_reingest_is_identical_and_needs_overwrite(batches, tmp_path, capsys):
+    batch = batches["xr-a"][0]
+    first = ingest_batch(batch, tmp_path / "one", CONFIG).dataset_dir
+    second = ingest_batch(batch, tmp_path / "two", IngestConfig(workers=1)).dataset_dir
+    for name in ("images.parquet", "labels.parquet", "crops_xray.npy", "crops_micrograph.npy", "dataset.json"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    code = main(["ingest", str(batch), "--out", str(first)])
+    assert code == 4 and "--overwrite" in capsys.readouterr().err
+    assert main(["ingest", str(batch), "--out", str(first), "--overwrite"]) == 0
+
+
+def test_config_file_changes_canonical_sampling(batches, tmp_path):
+    toml = tmp_path / "ingest.toml"
+    toml.write_text("[xray]\npixel_size_um = 8.0\ncrop_height = 64\ncrop_width = 64\n"
+                    "[thresholds]\ncrack_fraction = 0.3\n")
+    config = load_ingest_config(toml, workers=2)
+    ds = load_dataset(ingest_batch(batches["xr-a"][0], tmp_path / "ds", config).dataset_dir)
+    assert ds.crops("xray").shape[1:] == (64, 64)
+    default = load_dataset(ingest_batch(batches["xr-a"][0], tmp_path / "ds0", CONFIG).dataset_dir)
+    failed = lambda d: (~d.labels["censored"]).sum()  # noqa: E731
+    assert failed(ds) >= failed(default), "a lower crack threshold never makes fewer failures"
+
+
+def test_interrupted_ingest_leaves_nothing(batches, tmp_path, monkeypatch):
+    import mawis.ingest.pipeline as pipeline
+
+    calls = {"n": 0}
+    real = pipeline._process_file
+
+    def failing(args):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise KeyboardInterrupt
+        return real(args)
+
+    monkeypatch.setattr(pipeline, "_process_file", failing)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_batch(batches["xr-a"][0], tmp_path / "ds", IngestConfig(workers=1))
+    assert list(tmp_path.iterdir()) == []
