@@ -26,11 +26,19 @@ def _has_content(path: Path) -> bool:
     return path.exists() and (not path.is_dir() or any(path.iterdir()))
 
 
-def check_writable_target(path: Path, overwrite: bool) -> None:
-    """Fail early, with one line, if ``path`` cannot become a fresh output."""
+def check_writable_target(path: Path, overwrite: bool, marker: str | None = None) -> None:
+    """Fail early, with one line, if ``path`` cannot become a fresh output.
+
+    With ``overwrite``, an existing non-empty folder is replaced only if it holds
+    ``marker`` (a file that only this kind of output has), so a mistyped path never
+    wipes an unrelated folder.
+    """
     path = Path(path)
     if _has_content(path) and not overwrite:
         raise OutputExistsError(f"{path} already exists; choose another folder or pass --overwrite")
+    if _has_content(path) and marker is not None and not (path / marker).is_file():
+        raise MawisError(f"{path} exists and does not look like an earlier output (no {marker}); "
+                         "refusing to replace it, choose another folder")
     parent = path.absolute().parent
     probe = parent
     while not probe.exists():
@@ -42,10 +50,10 @@ def check_writable_target(path: Path, overwrite: bool) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: Path, overwrite: bool = False) -> Iterator[Path]:
+def atomic_dir(path: Path, overwrite: bool = False, marker: str | None = None) -> Iterator[Path]:
     """Yield a temporary folder that replaces ``path`` only if the block succeeds."""
     path = Path(path)
-    check_writable_target(path, overwrite)
+    check_writable_target(path, overwrite, marker)
     try:
         path.absolute().parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.absolute().parent))

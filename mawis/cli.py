@@ -146,8 +146,10 @@ def _print_ingest_summary(out: Path, report: dict) -> None:
              f"({report['joints']} joints, {report['boards']} boards)"]
     lines += [f"          {key}: {count}" for key, count in report["by_modality_and_machine"].items()]
     median = labels["median_cycles_to_failure_of_failed"]
+    without = labels["labelled_joints_without_images"]
     lines.append(f"labels    {labels['joints_labelled']} joints: {labels['failed']} failed"
-                 + (f" (median {median:.0f} cycles)" if median else "") + f", {labels['censored']} censored")
+                 + (f" (median {median:.0f} cycles)" if median else "") + f", {labels['censored']} censored"
+                 + (f"; {without} of them have no image in the manifest" if without else ""))
     if report["quarantined"]:
         lines.append(f"quarantined {len(report['quarantined'])} image(s), reasons in ingest_report.json:")
         lines += [f"          line {q['line']}: {q['reason']}" for q in report["quarantined"][:5]]

@@ -65,24 +65,37 @@ def test_dataset_tables_and_crops(datasets, batches):
     assert report["timings"]["images_per_second"] > 0
 
 
-def test_rois_are_cut_before_alignment(datasets):
-    ds = load_dataset(datasets["xr-c"])
+@pytest.mark.parametrize("machine", ["xr-a", "xr-c"])
+def test_crops_are_centred_on_the_whole_joint(datasets, batches, machine):
+    """The crop centre sits on the solder (not pulled to the copper trace) and the joint is inside."""
+    from mawis.batch.images import read_image
+
+    ds = load_dataset(datasets[machine])
+    truth_images = pd.read_csv(batches[machine][1] / "images.csv").set_index("image_id")
     xray = ds.images[ds.images["modality"] == "xray"]
-    assert xray["roi_w"].notna().all() and xray["path"].duplicated().any()
-    crops = ds.crops("xray")[xray["crop_index"].to_numpy()]
-    # each crop shows one joint centred: the centre is dark solder, the corners are not
-    centre = crops[:, 54:74, 54:74].mean(axis=(1, 2))
-    corners = crops[:, :10, :10].mean(axis=(1, 2))
-    assert (centre < corners).mean() > 0.95
+    if machine == "xr-c":
+        assert xray["roi_w"].notna().all() and xray["path"].duplicated().any()
+    spec = DEFAULT_ALIGNMENT["xray"]
+    offsets = []
+    for _, row in xray.iterrows():
+        mask = read_image(batches[machine][1] / truth_images.at[row["image_id"], "mask_path"]) > 0
+        solder = align_mask(mask, row["source_pixel_size_um"], spec, (row["crop_centre_row"], row["crop_centre_col"]))
+        rows, cols = np.nonzero(solder)
+        offsets.append(np.hypot(rows.mean() - (spec.crop_height - 1) / 2, cols.mean() - (spec.crop_width - 1) / 2))
+        assert not (solder[0].any() or solder[-1].any() or solder[:, 0].any() or solder[:, -1].any())
+    assert np.median(offsets) < 1.5 and max(offsets) < 5, (np.median(offsets), max(offsets))
 
 
 def test_labels_in_dataset_agree_with_truth(datasets, batches):
     ds = load_dataset(datasets["xr-a"])
     truth = pd.read_csv(batches["xr-a"][1] / "joints.csv").set_index("joint_id")
     labels = ds.labels.set_index("joint_id")
-    censored = labels[labels["censored"]]
-    assert len(censored) > 0
+    censored, failed = labels[labels["censored"]], labels[~labels["censored"]]
+    assert len(censored) > 0 and len(failed) > 0
     assert (truth.loc[censored.index, "cycles_to_failure"] >= censored["cycles_to_failure"]).all()
+    interval = json.loads((batches["xr-a"][1] / "campaign.json").read_text())["reading_interval_cycles"]
+    error = (failed["cycles_to_failure"] - truth.loc[failed.index, "cycles_to_failure"]).abs()
+    assert error.max() < 2 * interval and (error <= interval).mean() > 0.9
     unlabelled = set(truth.index[~truth["cycled"]])
     assert not unlabelled & set(labels.index), "production joints never get a made-up label"
 
@@ -107,7 +120,7 @@ def test_config_file_changes_canonical_sampling(batches, tmp_path):
     assert ds.crops("xray").shape[1:] == (64, 64)
     default = load_dataset(ingest_batch(batches["xr-a"][0], tmp_path / "ds0", CONFIG).dataset_dir)
     failed = lambda d: (~d.labels["censored"]).sum()  # noqa: E731
-    assert failed(ds) >= failed(default), "a lower crack threshold never makes fewer failures"
+    assert failed(ds) > failed(default), "a lower crack threshold finds failures earlier, so more of them"
 
 
 def test_interrupted_ingest_leaves_nothing(batches, tmp_path, monkeypatch):
@@ -126,3 +139,37 @@ def test_interrupted_ingest_leaves_nothing(batches, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         ingest_batch(batches["xr-a"][0], tmp_path / "ds", IngestConfig(workers=1))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_overwrite_never_replaces_a_foreign_folder(batches, tmp_path, capsys):
+    import shutil
+
+    parent = tmp_path / "parent"
+    batch = shutil.copytree(batches["xr-a"][0], parent / "batch")
+    (parent / "important.txt").write_text("keep me")
+    code = main(["ingest", str(batch), "--out", str(parent), "--overwrite"])
+    assert code == 2 and "overlap" in capsys.readouterr().err
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "a.txt").write_text("keep me too")
+    code = main(["ingest", str(batch), "--out", str(other), "--overwrite"])
+    assert code == 2 and "does not look like an earlier output" in capsys.readouterr().err
+    assert (parent / "important.txt").exists() and (other / "a.txt").exists() and (batch / "manifest.csv").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[xray]\ncrop_height = \"128\"\n", "[xray] crop_height must be an integer"),
+    ("[xray]\ncrop_height = 100000\n", "[xray] crop_height must be an integer in [8, 4096]"),
+    ("[xray]\ncentre_on = \"nose\"\n", "centre_on must be one of dark_blob, frame"),
+    ("[thresholds]\ncrack_fraction = \"0.3\"\n", "[thresholds] crack_fraction must be a number"),
+    ("min_side_px = \"big\"\n", "min_side_px must be an integer"),
+    ("[xray\n", "not valid TOML"),
+    ("[ct]\npixel_size_um = 1\n", "unknown section(s) ct"),
+])
+def test_bad_config_file_gives_one_line(batches, tmp_path, capsys, text, message):
+    toml = tmp_path / "bad.toml"
+    toml.write_text(text)
+    code = main(["ingest", str(batches["xr-a"][0]), "--out", str(tmp_path / "ds"), "--config", str(toml)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "ds").exists()

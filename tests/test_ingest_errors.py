@@ -5,10 +5,12 @@ Every case is built here from a small simulated batch and one mutation.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -106,6 +108,9 @@ STRUCTURAL = [
     ("lifetimes-censored-2", set_cell("lifetimes.csv", "censored", "2"), "lifetimes.csv:2: censored must be 0 or 1 (or empty), got '2'"),
     ("lifetimes-negative", set_cell("lifetimes.csv", "cycles_to_failure", "-3"), "lifetimes.csv:2: cycles_to_failure must be a number >= 0"),
     ("lifetimes-duplicate", set_cell("lifetimes.csv", "joint_id", "J000002"), "lifetimes.csv:3: joint_id 'J000002' is listed twice"),
+    ("repeated-header", lambda b: (b / "manifest.csv").write_text(
+        (b / "manifest.csv").read_text().replace("board_id", "machine", 1)),
+     "manifest.csv: column 'machine' appears more than once in the header; keep one"),
 ]
 
 
@@ -151,11 +156,18 @@ BAD_IMAGES = [
 ]
 
 
+BAD_IMAGES += [
+    ("pixel-size-in-nm", set_cell("manifest.csv", "pixel_size_um", "6000"), "check that the pixel size is in micrometres"),
+    ("pixel-size-tiny", set_cell("manifest.csv", "pixel_size_um", "0.000001"), "check that the pixel size is in micrometres"),
+]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("name, mutate, reason", BAD_IMAGES, ids=[c[0] for c in BAD_IMAGES])
-def test_bad_image_is_quarantined_and_the_rest_ingested(batch, tmp_path, name, mutate, reason):
+def test_bad_image_is_quarantined_and_the_rest_ingested(batch, tmp_path, name, mutate, reason, workers):
     mutate(batch)
     n_rows = len(pd.read_csv(batch / "manifest.csv"))
-    result = ingest_batch(batch, tmp_path / "ds", IngestConfig(workers=1))
+    result = ingest_batch(batch, tmp_path / "ds", IngestConfig(workers=workers))
     quarantined = result.report["quarantined"]
     assert len(quarantined) == 1 and quarantined[0]["line"] == 2 and reason in quarantined[0]["reason"], quarantined
     assert len(load_dataset(result.dataset_dir).images) == n_rows - 1
@@ -168,10 +180,33 @@ def test_strict_refuses_a_bad_image(batch, tmp_path, capsys, name, mutate, reaso
     err = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in err if line.startswith("error: ")]
     assert code == 2 and len(errors) == 1 and errors == err[-1:]
-    assert reason in errors[0] and "--strict refuses the batch" in errors[0]
+    assert reason in errors[0] and "--strict refuses" in errors[0]
     assert not (tmp_path / "ds").exists()
 
 
 def test_out_inside_batch_is_refused(batch):
-    with pytest.raises(BatchError, match="lies inside the batch"):
+    with pytest.raises(BatchError, match="overlap"):
         ingest_batch(batch, batch / "dataset", IngestConfig(workers=1))
+
+
+def test_compressed_tiff_and_rgb_xray_are_read(batch, tmp_path):
+    import cv2
+    import tifffile
+
+    manifest = pd.read_csv(batch / "manifest.csv", dtype=str, keep_default_na=False)
+    xray = manifest[manifest["modality"] == "xray"]
+    first, second = xray["path"].iloc[0], xray["path"].iloc[1]
+    pixels = tifffile.imread(batch / first)
+    tifffile.imwrite(batch / first, pixels, compression="lzw")
+    gray = tifffile.imread(batch / second)
+    tifffile.imwrite(batch / second, np.stack([gray] * 3, axis=-1))
+    ds = load_dataset(ingest_batch(batch, tmp_path / "ds", IngestConfig(workers=1)).dataset_dir)
+    report = json.loads((tmp_path / "ds" / "ingest_report.json").read_text())
+    assert report["quarantined"] == [] and len(ds.images) == len(manifest)
+    assert cv2 is not None
+
+
+def test_extra_columns_never_replace_ours(batch, tmp_path):
+    edit(batch, "manifest.csv", lambda f: f.insert(len(f.columns), "censored", "maybe"))
+    ds = load_dataset(ingest_batch(batch, tmp_path / "ds", IngestConfig(workers=1)).dataset_dir)
+    assert ds.images["censored"].dtype == "boolean" and (ds.images["extra_censored"] == "maybe").all()

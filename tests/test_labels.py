@@ -68,3 +68,16 @@ def test_labels_match_simulated_truth(batches):
     assert error.max() <= 2 * interval, error.max()
     assert (error <= interval).mean() >= 0.9
     assert (censored["true"] >= censored["cycles_to_failure"]).all(), "censored joints outlive their censoring time"
+
+
+def test_repeated_readings_are_averaged_whatever_their_order():
+    a = readings("J1", [0, 100, 200, 200, 300], crack_fraction=[0.0, 0.1, 0.1, 0.9, 0.9])
+    b = readings("J1", [0, 100, 200, 200, 300], crack_fraction=[0.0, 0.1, 0.9, 0.1, 0.9])
+    assert derive_labels(a, None).iloc[0].cycles_to_failure == derive_labels(b, None).iloc[0].cycles_to_failure
+
+
+def test_gap_in_the_crossing_signal_interpolates_from_its_last_reading():
+    m = readings("J1", [0, 100, 200, 300], crack_fraction=[0.0, 0.2, np.nan, 0.8], rth_increase_pct=[0, 5, 8, 12])
+    label = derive_labels(m, None).iloc[0]
+    assert label.cycles_to_failure == pytest.approx(200.0)
+    assert (label.failure_after, label.failure_before) == (200.0, 300.0)

@@ -12,6 +12,7 @@ image) concern one row; ingestion sets such rows aside and goes on.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -63,8 +64,17 @@ def read_csv(path: Path) -> pd.DataFrame:
         raise CsvError("empty file; it needs a header line") from None
     except pd.errors.ParserError as exc:
         raise CsvError(f"not a valid CSV file ({str(exc).splitlines()[0]})") from None
+    header = _header(path)
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise CsvError(f"column {repeated[0]!r} appears more than once in the header; keep one")
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame.apply(lambda col: col.str.strip())
+
+
+def _header(path: Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        return [name.strip() for name in next(csv.reader(handle), [])]
 
 
 def _missing_columns(frame: pd.DataFrame, required, name: str) -> list[Problem]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 
 import cv2
@@ -10,6 +11,10 @@ import numpy as np
 import tifffile
 
 from ..errors import MawisError
+
+# corrupt files are reported by us, once; silence the decoders' own warnings
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+logging.getLogger("tifffile").setLevel(logging.CRITICAL)
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
@@ -42,12 +47,23 @@ def decode_image(data: bytes, path: Path) -> np.ndarray:
         raise ImageReadError(f"{path}: empty file")
     try:
         if Path(path).suffix.lower() in (".tif", ".tiff"):
-            pixels = tifffile.imread(io.BytesIO(data))
+            pixels = _decode_tiff(data)
         else:
             pixels = _decode_cv2(data)
-    except (OSError, ValueError, tifffile.TiffFileError) as exc:
-        raise ImageReadError(f"{path}: cannot decode image ({exc})") from None
+    except Exception as exc:  # decoders raise many types on corrupt input
+        raise ImageReadError(f"{path}: cannot decode image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     return _normalise_layout(path, pixels)
+
+
+def _decode_tiff(data: bytes) -> np.ndarray:
+    try:
+        return tifffile.imread(io.BytesIO(data))
+    except Exception:
+        # OpenCV's libtiff reads some compressions and layouts tifffile cannot; otherwise re-raise
+        pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        if pixels is None:
+            raise
+        return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB) if pixels.ndim == 3 else pixels
 
 
 def _decode_cv2(data: bytes) -> np.ndarray:

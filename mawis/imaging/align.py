@@ -53,11 +53,26 @@ def to_gray_unit(pixels: np.ndarray) -> np.ndarray:
     return values
 
 
+MAX_RESAMPLED_SIDE = 16384
+
+
+class ScaleError(ValueError):
+    """The pixel size would make the resampled image absurdly small or large."""
+
+
+def resampled_shape(shape: tuple[int, int], source_um: float, target_um: float) -> tuple[int, int]:
+    scale = source_um / target_um
+    height, width = int(round(shape[0] * scale)), int(round(shape[1] * scale))
+    if min(height, width) < 8 or max(height, width) > MAX_RESAMPLED_SIDE:
+        raise ScaleError(f"pixel_size_um {source_um:g} turns this {shape[1]}x{shape[0]} px image into "
+                         f"{width}x{height} px at {target_um:g} um/px; check that the pixel size is in micrometres")
+    return height, width
+
+
 def resample(values: np.ndarray, source_um: float, target_um: float) -> np.ndarray:
     """Resample to ``target_um`` per pixel; anti-aliased when shrinking."""
     scale = source_um / target_um
-    height = max(1, int(round(values.shape[0] * scale)))
-    width = max(1, int(round(values.shape[1] * scale)))
+    height, width = resampled_shape(values.shape[:2], source_um, target_um)
     if (height, width) == values.shape[:2]:
         return values
     method = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
@@ -65,36 +80,55 @@ def resample(values: np.ndarray, source_um: float, target_um: float) -> np.ndarr
 
 
 def dark_blob_centre(values: np.ndarray) -> tuple[float, float]:
-    """Centre (row, col) of the largest dark region: the solder in a transmission X-ray.
+    """Centre (row, col) of the solder: the largest region darker than halfway between
+    the darkest pixels and the image median, taken at its bounding-box centre.
 
-    Falls back to the image centre when no region stands out (blank or all-noise images).
+    The halfway level keeps copper traces and package edges (lighter than solder) out;
+    the bounding box is not pulled by voids. Falls back to the image centre when no
+    region stands out (blank or all-noise images).
     """
     small = cv2.GaussianBlur(values, (0, 0), 2.0)
-    as_byte = np.round(small * 255).astype(np.uint8)
-    threshold, dark = cv2.threshold(as_byte, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    count, labels, stats, centroids = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    low, mid = np.percentile(small, 2), np.median(small)
     centre = ((values.shape[0] - 1) / 2, (values.shape[1] - 1) / 2)
+    if mid - low < 0.02:
+        return centre
+    dark = (small < low + 0.5 * (mid - low)).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
     if count <= 1:
         return centre
     areas = stats[1:, cv2.CC_STAT_AREA]
     best = 1 + int(np.argmax(areas))
-    if areas[best - 1] < 0.02 * values.size or areas[best - 1] > 0.9 * values.size:
+    if areas[best - 1] < 0.02 * values.size:
         return centre
-    return float(centroids[best][1]), float(centroids[best][0])
+    x, y, w, h = stats[best, :4]
+    return float(y + (h - 1) / 2), float(x + (w - 1) / 2)
 
 
 def crop_around(values: np.ndarray, centre: tuple[float, float], height: int, width: int) -> np.ndarray:
-    """A ``height`` x ``width`` window centred on ``centre``; borders mirror the image."""
+    """A ``height`` x ``width`` window centred on ``centre``.
+
+    Where the window leaves the image it is filled with the image's median grey
+    (a flat background), never with mirrored content that would invent solder or voids.
+    """
     top = int(round(centre[0] - (height - 1) / 2))
     left = int(round(centre[1] - (width - 1) / 2))
     pad_top, pad_left = max(0, -top), max(0, -left)
     pad_bottom = max(0, top + height - values.shape[0])
     pad_right = max(0, left + width - values.shape[1])
     if pad_top or pad_left or pad_bottom or pad_right:
-        values = cv2.copyMakeBorder(values, pad_top, pad_bottom, pad_left, pad_right, cv2.BORDER_REFLECT_101
-                                    if min(values.shape[:2]) > 1 else cv2.BORDER_REPLICATE)
+        fill = float(np.median(values))
+        values = cv2.copyMakeBorder(values, pad_top, pad_bottom, pad_left, pad_right, cv2.BORDER_CONSTANT, value=fill)
         top, left = top + pad_top, left + pad_left
     return values[top:top + height, left:left + width]
+
+
+def padded_share(shape: tuple[int, int], centre: tuple[float, float], height: int, width: int) -> float:
+    """Share of a crop that lies outside the resampled image (filled, not imaged)."""
+    top = int(round(centre[0] - (height - 1) / 2))
+    left = int(round(centre[1] - (width - 1) / 2))
+    inside_h = max(0, min(top + height, shape[0]) - max(top, 0))
+    inside_w = max(0, min(left + width, shape[1]) - max(left, 0))
+    return 1.0 - inside_h * inside_w / (height * width)
 
 
 def joint_centre(values: np.ndarray, spec: ModalityAlignment) -> tuple[float, float]:
@@ -113,6 +147,13 @@ def align_image(pixels: np.ndarray, pixel_size_um: float, spec: ModalityAlignmen
     centre = joint_centre(values, spec)
     crop = crop_around(values, centre, spec.crop_height, spec.crop_width)
     return np.round(crop * CROP_MAX).astype(CROP_DTYPE), centre
+
+
+def align_image_with_padding(pixels: np.ndarray, pixel_size_um: float, spec: ModalityAlignment):
+    """:func:`align_image` plus the share of the crop that had to be filled."""
+    crop, centre = align_image(pixels, pixel_size_um, spec)
+    shape = resampled_shape(pixels.shape[:2], pixel_size_um, spec.pixel_size_um)
+    return crop, centre, padded_share(shape, centre, spec.crop_height, spec.crop_width)
 
 
 def align_mask(mask: np.ndarray, pixel_size_um: float, spec: ModalityAlignment, centre: tuple[float, float]) -> np.ndarray:

@@ -43,10 +43,30 @@ class IngestConfig:
     def validate(self) -> None:
         for name in ("xray", "micrograph"):
             spec = getattr(self, name)
-            if not spec.pixel_size_um > 0 or spec.crop_height < 8 or spec.crop_width < 8:
-                raise UsageError(f"[{name}] needs pixel_size_um > 0 and crops of at least 8x8 pixels")
-        if self.workers < 0:
+            _check_number(f"[{name}] pixel_size_um", spec.pixel_size_um, 0.05, 1000.0)
+            _check_int(f"[{name}] crop_height", spec.crop_height, 8, MAX_CROP_SIDE)
+            _check_int(f"[{name}] crop_width", spec.crop_width, 8, MAX_CROP_SIDE)
+            if spec.centre_on not in CENTRE_METHODS:
+                raise UsageError(f"[{name}] centre_on must be one of {', '.join(CENTRE_METHODS)} (got {spec.centre_on!r})")
+        _check_number("[thresholds] crack_fraction", self.thresholds.crack_fraction, 0.0, 1.0)
+        _check_number("[thresholds] rth_increase_pct", self.thresholds.rth_increase_pct, 0.0, 1e4)
+        _check_int("min_side_px", self.min_side_px, 1, 4096)
+        if not isinstance(self.workers, int) or self.workers < 0:
             raise UsageError(f"--workers must be 0 (auto) or positive (got {self.workers})")
+
+
+MAX_CROP_SIDE = 4096
+CENTRE_METHODS = ("dark_blob", "frame")
+
+
+def _check_number(name: str, value, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
+        raise UsageError(f"{name} must be a number in ({low:g}, {high:g}] (got {value!r})")
+
+
+def _check_int(name: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise UsageError(f"{name} must be an integer in [{low}, {high}] (got {value!r})")
 
 
 def _section(cls, base, table: dict, where: str):
@@ -79,7 +99,7 @@ def load_ingest_config(path: Path | None, **overrides) -> IngestConfig:
             if name in table:
                 config = replace(config, **{name: _section(cls, getattr(config, name), table[name], f"{path} [{name}]")})
         if "min_side_px" in table:
-            config = replace(config, min_side_px=int(table["min_side_px"]))
+            config = replace(config, min_side_px=table["min_side_px"])
     config = replace(config, **overrides)
     config.validate()
     return config

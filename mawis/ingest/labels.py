@@ -28,17 +28,33 @@ class FailureThresholds:
         return {"crack_fraction": self.crack_fraction, "rth_increase_pct": self.rth_increase_pct}
 
 
-def _crossing(c0: float, c1: float, v0: float, v1: float, threshold: float) -> float:
-    if not np.isfinite(v0) or v1 <= v0:
+def _crossing(cycles: np.ndarray, values: np.ndarray, k: int, threshold: float) -> float:
+    """Cycles at which a signal crossing at reading ``k`` reached ``threshold``.
+
+    Interpolates from the signal's own last finite reading before ``k``, so a gap in
+    one signal (the other was read) does not lose the bracket.
+    """
+    before = np.flatnonzero(np.isfinite(values[:k]))
+    if not len(before):
         return np.nan
-    return c0 + (threshold - v0) * (c1 - c0) / (v1 - v0)
+    j = before[-1]
+    if values[k] <= values[j]:
+        return np.nan
+    return cycles[j] + (threshold - values[j]) * (cycles[k] - cycles[j]) / (values[k] - values[j])
+
+
+def _merge_repeats(readings: pd.DataFrame, signals: list[str]) -> pd.DataFrame:
+    """Several readings at one cycle count are averaged, so row order never matters."""
+    if not readings["cycles"].duplicated().any():
+        return readings.sort_values("cycles", kind="stable")
+    return readings.groupby("cycles", as_index=False)[signals].mean().sort_values("cycles")
 
 
 def joint_label(readings: pd.DataFrame, thresholds: FailureThresholds) -> dict:
     """Label of one joint from its readings (columns: cycles and any signal columns)."""
-    readings = readings.sort_values("cycles", kind="stable")
-    cycles = readings["cycles"].to_numpy(dtype=float)
     limits = {s: t for s, t in thresholds.as_dict().items() if s in readings.columns}
+    readings = _merge_repeats(readings, list(limits))
+    cycles = readings["cycles"].to_numpy(dtype=float)
     values = {s: readings[s].to_numpy(dtype=float) for s in limits}
     failing = np.zeros(len(cycles), dtype=bool)
     for signal, limit in limits.items():
@@ -51,10 +67,7 @@ def joint_label(readings: pd.DataFrame, thresholds: FailureThresholds) -> dict:
         return {"cycles_to_failure": float(cycles[0]), "censored": False,
                 "failure_after": 0.0, "failure_before": float(cycles[0])}
     c0, c1 = cycles[k - 1], cycles[k]
-    crossings = [
-        _crossing(c0, c1, values[s][k - 1], values[s][k], limit)
-        for s, limit in limits.items() if values[s][k] >= limit
-    ]
+    crossings = [_crossing(cycles, values[s], k, limit) for s, limit in limits.items() if values[s][k] >= limit]
     crossings = [c for c in crossings if np.isfinite(c)]
     estimate = min(crossings) if crossings else (c0 + c1) / 2
     return {"cycles_to_failure": float(np.clip(estimate, c0, c1)), "censored": False,

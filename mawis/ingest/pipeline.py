@@ -29,7 +29,7 @@ from ..batch.contract import (
 )
 from ..batch.images import ImageReadError, check_suffix, decode_image
 from ..errors import MawisError
-from ..imaging.align import CROP_DTYPE, align_image
+from ..imaging.align import CROP_DTYPE, ScaleError, align_image_with_padding
 from ..parallel import process_pool
 from .config import IngestConfig
 from .dataset import CROPS_FILE, DATASET_FILE, IMAGES_FILE, LABELS_FILE, REPORT_FILE
@@ -106,38 +106,58 @@ def _file_tasks(batch: Path, manifest: pd.DataFrame) -> list[_FileTask]:
 
 
 def _process_file(args: tuple[_FileTask, IngestConfig]) -> tuple[str, list[tuple]]:
-    """Read one file; return its content hash and, per manifest row, (index, crop, reason, meta)."""
+    """Read one file; return its content hash and, per manifest row, (index, crop, reason, meta).
+
+    Anything that goes wrong with one file becomes that file's quarantine reason;
+    it never stops the batch.
+    """
     task, config = args
     try:
+        return _process_file_unsafe(task, config)
+    except Exception as exc:  # a decoder or resampler failing on odd input
+        reason = f"cannot process image {task.rel_path!r} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        return "", [(i, None, reason, None) for i, _ in task.rows]
+
+
+def _process_file_unsafe(task: _FileTask, config: IngestConfig) -> tuple[str, list[tuple]]:
+    def everyone(reason: str):
+        return [(i, None, reason, None) for i, _ in task.rows]
+
+    try:
         check_suffix(Path(task.rel_path))
+        if not Path(task.path).is_file():
+            return "", everyone(f"image file {task.rel_path!r} not found")
         data = Path(task.path).read_bytes()
     except ImageReadError as exc:
-        return "", [(i, None, str(exc).split(": ", 1)[-1], None) for i, _ in task.rows]
-    except FileNotFoundError:
-        return "", [(i, None, f"image file {task.rel_path!r} not found", None) for i, _ in task.rows]
+        return "", everyone(str(exc))
     except OSError as exc:
-        return "", [(i, None, f"cannot read {task.rel_path!r} ({exc.strerror})", None) for i, _ in task.rows]
+        return "", everyone(f"cannot read {task.rel_path!r} ({exc.strerror})")
     digest = hashlib.sha256(data).hexdigest()
     try:
         pixels = decode_image(data, Path(task.rel_path))
     except ImageReadError as exc:
-        return digest, [(i, None, str(exc), None) for i, _ in task.rows]
-    results = []
-    for i, cells in task.rows:
-        row = pd.Series(cells)
-        reason = pixels_problem(pixels, row, config.min_side_px)
-        if reason:
-            results.append((i, None, reason, None))
-            continue
-        roi = parse_roi(row)
-        region = pixels[roi[1]:roi[1] + roi[3], roi[0]:roi[0] + roi[2]] if isinstance(roi, tuple) else pixels
-        spec = config.alignment(cells["modality"])
-        crop, _ = align_image(region, float(cells["pixel_size_um"]), spec)
-        meta = {"source_height": region.shape[0], "source_width": region.shape[1],
-                "source_bit_depth": 16 if pixels.dtype == np.uint16 else 8,
-                "source_channels": 1 if pixels.ndim == 2 else 3}
-        results.append((i, crop, None, meta))
-    return digest, results
+        return digest, everyone(str(exc))
+    return digest, [_align_row(i, cells, pixels, config) for i, cells in task.rows]
+
+
+def _align_row(i: int, cells: dict, pixels: np.ndarray, config: IngestConfig) -> tuple:
+    row = pd.Series(cells)
+    reason = pixels_problem(pixels, row, config.min_side_px)
+    if reason:
+        return i, None, reason, None
+    roi = parse_roi(row)
+    region = pixels[roi[1]:roi[1] + roi[3], roi[0]:roi[0] + roi[2]] if isinstance(roi, tuple) else pixels
+    spec = config.alignment(cells["modality"])
+    try:
+        crop, centre, padded = align_image_with_padding(region, float(cells["pixel_size_um"]), spec)
+    except ScaleError as exc:
+        return i, None, f"{cells['path']}: {exc}", None
+    meta = {"source_height": region.shape[0], "source_width": region.shape[1],
+            "crop_centre_row": float(centre[0]), "crop_centre_col": float(centre[1]),
+            "crop_padded_share": float(padded),
+            "source_bit_depth": 16 if pixels.dtype == np.uint16 else 8,
+            "source_channels": 1 if pixels.ndim == 2 else 3}
+    return i, crop, None, meta
 
 
 class _CropWriter:
@@ -189,15 +209,18 @@ def _images_table(manifest: pd.DataFrame, kept: dict[int, tuple[int, dict]], con
         table[f"roi_{col}"] = pd.to_numeric(values.replace("", pd.NA)).astype("Int64")
     meta = pd.DataFrame([kept[i][1] for i in rows.index], index=rows.index)
     for col in meta.columns:
-        table[col] = meta[col].astype("int64")
+        table[col] = meta[col].astype("int64" if col.startswith("source_") else "float64")
     table["crop_index"] = [kept[i][0] for i in rows.index]
     table["line"] = [csv_line(i) for i in rows.index]
-    for col in [c for c in manifest.columns if c not in CORE_COLUMNS]:
-        table[col if col not in table.columns else f"extra_{col}"] = rows[col].astype("string")
     labelled = table[["joint_id"]].merge(labels, on="joint_id", how="left").set_index(table.index)
     table["cycles_to_failure"] = labelled["cycles_to_failure"].astype("float64")
     table["censored"] = labelled["censored"].astype("boolean")
     table["label_source"] = labelled["label_source"].astype("string")
+    for col in [c for c in manifest.columns if c not in CORE_COLUMNS]:
+        name = col
+        while name in table.columns:  # an extra column never replaces one of ours
+            name = f"extra_{name}"
+        table[name] = rows[col].astype("string")
     return table.sort_values(["modality", "crop_index"], kind="stable").reset_index(drop=True)
 
 
@@ -234,14 +257,14 @@ def ingest_batch(batch: Path, out: Path, config: IngestConfig = IngestConfig(), 
     batch, out = Path(batch), Path(out)
     config.validate()
     manifest, measurements, lifetimes = _structural_check(batch)
-    check_writable_target(out, overwrite)
-    if out.resolve().is_relative_to(batch.resolve()):
-        raise BatchError(f"--out {out} lies inside the batch {batch}; write the data set elsewhere")
+    if out.resolve().is_relative_to(batch.resolve()) or batch.resolve().is_relative_to(out.resolve()):
+        raise BatchError(f"--out {out} and the batch {batch} overlap; write the data set to a separate folder")
+    check_writable_target(out, overwrite, marker=DATASET_FILE)
     labels = derive_labels(_typed_measurements(measurements), _typed_lifetimes(lifetimes), config.thresholds)
     tasks = _file_tasks(batch, manifest)
     report_progress = progress or (lambda stage, done, total: None)
     workers = config.workers or os.cpu_count() or 1
-    with atomic_dir(out, overwrite) as tmp:
+    with atomic_dir(out, overwrite, marker=DATASET_FILE) as tmp:
         writers = {
             m: _CropWriter(tmp / CROPS_FILE.format(modality=m), int((manifest["modality"] == m).sum()),
                            config.alignment(m).crop_height, config.alignment(m).crop_width)
@@ -249,13 +272,16 @@ def ingest_batch(batch: Path, out: Path, config: IngestConfig = IngestConfig(), 
         }
         kept, quarantined, digests = {}, [], []
         with process_pool(workers) as pool:
-            args = [(task, config) for task in tasks]
+            args = ((task, config) for task in tasks)
             report_progress("images", 0, len(manifest))
             done = 0
-            for task, (digest, results) in zip(tasks, pool.map(_process_file, args, chunksize=8)):
+            for task, (digest, results) in zip(tasks, pool.imap(_process_file, args, window=4 * workers)):
                 digests.append((task.rel_path, digest))
                 for i, crop, reason, meta in results:
                     if crop is None:
+                        if config.strict:
+                            raise BatchError(f"{batch / MANIFEST}:{csv_line(i)}: {reason} (--strict refuses a batch "
+                                             "with a bad image; without it the image is quarantined)")
                         quarantined.append({"image_id": manifest.at[i, "image_id"], "path": manifest.at[i, "path"],
                                             "line": csv_line(i), "reason": reason})
                     else:
@@ -264,10 +290,6 @@ def ingest_batch(batch: Path, out: Path, config: IngestConfig = IngestConfig(), 
                 report_progress("images", done, len(manifest))
         for writer in writers.values():
             writer.close()
-        if quarantined and config.strict:
-            q = quarantined[0]
-            raise BatchError(f"{batch / MANIFEST}:{q['line']}: {q['reason']} ({len(quarantined)} bad image(s); "
-                             "--strict refuses the batch)")
         if not kept:
             q = quarantined[0]
             raise BatchError(f"{batch / MANIFEST}: no usable image; first problem at line {q['line']}: {q['reason']}")

@@ -354,14 +354,15 @@ def simulate_batch(
         raise UsageError(f"--truth {truth_dir} lies inside the batch {out_dir}; the truth must stay outside it")
     machine = get_machine(cfg.machine)
     components = load_components()
-    check_writable_target(out_dir, overwrite)
-    check_writable_target(truth_dir, overwrite)
+    check_writable_target(out_dir, overwrite, marker="manifest.csv")
+    check_writable_target(truth_dir, overwrite, marker="campaign.json")
     workers = cfg.workers or os.cpu_count() or 1
     report = progress or (lambda stage, done, total: None)
 
     boards = _boards(cfg, components)
     joint_tasks = _joint_tasks(cfg, boards, components)
-    with atomic_dir(out_dir, overwrite) as batch_tmp, atomic_dir(truth_dir, overwrite) as truth_tmp, \
+    with atomic_dir(out_dir, overwrite, "manifest.csv") as batch_tmp, \
+            atomic_dir(truth_dir, overwrite, "campaign.json") as truth_tmp, \
             process_pool(workers) as pool:
         joints = list(_mapped(pool, _simulate_joint, joint_tasks, "joints", report))
         interval, plans = _plan(cfg, joints)

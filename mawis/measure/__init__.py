@@ -1,0 +1,1 @@
+"""Measurement: voids in X-ray crops, cracks in cross-section crops, acceptance verdicts."""
