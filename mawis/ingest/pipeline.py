@@ -105,6 +105,14 @@ def _file_tasks(batch: Path, manifest: pd.DataFrame) -> list[_FileTask]:
     return [_FileTask(path, rows[0][1]["path"], tuple(rows)) for path, rows in sorted(groups.items())]
 
 
+FILES_PER_JOB = 8  # files per worker job: amortises inter-process overhead, keeps memory small
+
+
+def _process_files(args: tuple[list[_FileTask], IngestConfig]) -> list[tuple[str, list[tuple]]]:
+    files, config = args
+    return [_process_file((task, config)) for task in files]
+
+
 def _process_file(args: tuple[_FileTask, IngestConfig]) -> tuple[str, list[tuple]]:
     """Read one file; return its content hash and, per manifest row, (index, crop, reason, meta).
 
@@ -272,10 +280,11 @@ def ingest_batch(batch: Path, out: Path, config: IngestConfig = IngestConfig(), 
         }
         kept, quarantined, digests = {}, [], []
         with process_pool(workers) as pool:
-            args = ((task, config) for task in tasks)
+            chunks = [tasks[k:k + FILES_PER_JOB] for k in range(0, len(tasks), FILES_PER_JOB)]
+            outputs = pool.imap(_process_files, ((chunk, config) for chunk in chunks), window=4 * workers)
             report_progress("images", 0, len(manifest))
             done = 0
-            for task, (digest, results) in zip(tasks, pool.imap(_process_file, args, window=4 * workers)):
+            for task, (digest, results) in zip(tasks, (out for chunk_out in outputs for out in chunk_out)):
                 digests.append((task.rel_path, digest))
                 for i, crop, reason, meta in results:
                     if crop is None:
