@@ -28,13 +28,15 @@ def main() -> None:
     parser.add_argument("--machine", default="xr-a")
     parser.add_argument("--micrographs", action="store_true", help="include cross-sections (30 %% of joints)")
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--no-measure", action="store_true", help="align only, skip void/crack measurement")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="mawis-bench-"))
     try:
         cfg = CampaignConfig(joints=args.joints, seed=0, machine=args.machine, micrographs=args.micrographs)
         sim = simulate_batch(cfg, root / "batch")
         start = time.perf_counter()
-        result = ingest_batch(root / "batch", root / "dataset", IngestConfig(workers=args.workers))
+        config = IngestConfig(workers=args.workers, measure=not args.no_measure)
+        result = ingest_batch(root / "batch", root / "dataset", config)
         seconds = time.perf_counter() - start
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -42,6 +44,7 @@ def main() -> None:
     xray = sum(v for k, v in counts.items() if k.startswith("xray/"))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"machine={args.machine} cpus={os.cpu_count()} workers={args.workers or os.cpu_count()} "
+          f"measure={not args.no_measure} "
           f"joints={sim.joints} images={result.report['images_ingested']} ({counts})")
     print(f"{'images':>7} {'xray':>6} {'seconds':>8} {'images/s':>9} {'xray/s':>7} {'peak MB':>8}  budget")
     print(f"{result.report['images_ingested']:>7} {xray:>6} {seconds:>8.2f} "

@@ -127,13 +127,16 @@ def ingest(
                                                                   "failure thresholds (see mawis/ingest/config.py)."),
     strict: bool = typer.Option(False, "--strict", help="Refuse the batch if any image is bad (default: quarantine it)."),
     workers: int = typer.Option(0, "--workers", help="Worker processes (0 = one per CPU core)."),
+    measure: bool = typer.Option(True, "--measure/--no-measure",
+                                 help="Measure voids and cracks on every crop (adds the metric columns)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the data set folder if it exists."),
 ) -> None:
-    """Validate a batch, align its images to canonical pixel sizes, derive lifetime labels, write a data set."""
+    """Validate a batch, align its images to canonical pixel sizes, derive lifetime labels,
+    measure voids and cracks, and write a data set."""
     from .ingest.config import load_ingest_config
     from .ingest.pipeline import ingest_batch
 
-    cfg = load_ingest_config(config, strict=strict, workers=workers)
+    cfg = load_ingest_config(config, strict=strict, workers=workers, measure=measure)
     with _progress_bar() as progress:
         result = ingest_batch(batch, out, cfg, overwrite=overwrite, progress=progress)
     _print_ingest_summary(result.dataset_dir, result.report)
@@ -155,6 +158,30 @@ def _print_ingest_summary(out: Path, report: dict) -> None:
         lines += [f"          line {q['line']}: {q['reason']}" for q in report["quarantined"][:5]]
     lines.append(f"took      {timings['seconds']:.1f} s ({timings['images_per_second']:.0f} images/s, "
                  f"{timings['workers']} workers)")
+    console.print("\n".join(lines), markup=False, highlight=False)
+
+
+@app.command()
+def measure(
+    source: Path = typer.Argument(..., help="A batch folder (ingested on the fly) or a data set from `mawis ingest`."),
+    out: Path = typer.Option(Path("reports/measurements.csv"), "--out", "-o", help="CSV file: one row per joint."),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="Acceptance rules TOML (default: the shipped "
+                                                                "mawis/measure/rules.toml)."),
+    overlays: Optional[Path] = typer.Option(None, "--overlays", help="Folder for PNG overlays of the found voids "
+                                                                     "and cracks, one per image."),
+    workers: int = typer.Option(0, "--workers", help="Worker processes when a batch is ingested (0 = one per core)."),
+) -> None:
+    """Export per-joint void and crack metrics with pass/fail verdicts against the acceptance rules."""
+    from .measure.export import measure as run_measure
+
+    with _progress_bar() as progress:
+        result = run_measure(source, out, rules_path=rules, overlays_dir=overlays, workers=workers, progress=progress)
+    table = result.joints
+    counts = table["verdict"].value_counts().to_dict()
+    summary = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("pass", "fail", "unchecked"))
+    lines = [f"joints    {len(table)}: {summary}", f"csv       {result.csv_path}"]
+    if overlays is not None:
+        lines.append(f"overlays  {result.overlays} PNG files in {overlays}")
     console.print("\n".join(lines), markup=False, highlight=False)
 
 

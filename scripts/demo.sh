@@ -10,6 +10,7 @@ MAWIS="${MAWIS_VENV:-$ROOT/.venv}/bin/mawis"
 cd "$ROOT"
 "$MAWIS" simulate data/demo/batch --joints "${MAWIS_DEMO_JOINTS:-300}" --seed 0 --overwrite
 "$MAWIS" ingest data/demo/batch --out data/demo/dataset --overwrite
+"$MAWIS" measure data/demo/dataset --out reports/measurements.csv --overlays reports/overlays
 "$MAWIS" contact-sheet data/demo/batch --out reports/contact_sheet.png
 echo "demo done: batch in data/demo/batch, truth in data/demo/batch-truth, data set in data/demo/dataset," \
-     "contact sheet in reports/contact_sheet.png"
+     "joint verdicts in reports/measurements.csv (overlays in reports/overlays), contact sheet in reports/contact_sheet.png"

@@ -39,9 +39,9 @@ class ModalityAlignment:
 
 DEFAULT_ALIGNMENT = {
     "xray": ModalityAlignment(pixel_size_um=5.0, crop_height=128, crop_width=128, centre_on="dark_blob"),
-    # 2 um/px keeps a 2-4 um crack at least one pixel wide at a quarter of the pixels of 1 um/px;
-    # 256 x 640 um holds a 400-560 um wide joint with its fillets, pad and package edge
-    "micrograph": ModalityAlignment(pixel_size_um=2.0, crop_height=128, crop_width=320, centre_on="frame"),
+    # fatigue cracks are 1.5-4 um wide: 1 um/px keeps them measurable; 256 x 640 um holds a
+    # 400-560 um wide joint with its fillets, pad and package edge
+    "micrograph": ModalityAlignment(pixel_size_um=1.0, crop_height=256, crop_width=640, centre_on="frame"),
 }
 
 

@@ -31,6 +31,7 @@ class IngestConfig:
     min_side_px: int = 8          # smaller images (or ROIs) cannot show a joint
     workers: int = 0              # 0: one process per CPU core
     strict: bool = False          # refuse the whole batch if any image is bad
+    measure: bool = True          # measure voids and cracks on every crop (mawis.measure)
 
     def alignment(self, modality: str) -> ModalityAlignment:
         return self.xray if modality == "xray" else self.micrograph

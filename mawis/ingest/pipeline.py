@@ -30,6 +30,7 @@ from ..batch.contract import (
 from ..batch.images import ImageReadError, check_suffix, decode_image
 from ..errors import MawisError
 from ..imaging.align import CROP_DTYPE, ScaleError, align_image_with_padding
+from ..measure.pipeline import empty_measurements, measure_crop, measurement_frame
 from ..parallel import process_pool
 from .config import IngestConfig
 from .dataset import CROPS_FILE, DATASET_FILE, IMAGES_FILE, LABELS_FILE, REPORT_FILE
@@ -164,7 +165,9 @@ def _align_row(i: int, cells: dict, pixels: np.ndarray, config: IngestConfig) ->
             "crop_centre_row": float(centre[0]), "crop_centre_col": float(centre[1]),
             "crop_padded_share": float(padded),
             "source_bit_depth": 16 if pixels.dtype == np.uint16 else 8,
-            "source_channels": 1 if pixels.ndim == 2 else 3}
+            "source_channels": 1 if pixels.ndim == 2 else 3,
+            "measurements": measure_crop(cells["modality"], crop, spec.pixel_size_um) if config.measure
+            else empty_measurements()}
     return i, crop, None, meta
 
 
@@ -215,9 +218,13 @@ def _images_table(manifest: pd.DataFrame, kept: dict[int, tuple[int, dict]], con
     for col in ROI_COLUMNS:
         values = rows[col] if col in rows.columns else pd.Series("", index=rows.index)
         table[f"roi_{col}"] = pd.to_numeric(values.replace("", pd.NA)).astype("Int64")
-    meta = pd.DataFrame([kept[i][1] for i in rows.index], index=rows.index)
+    metas = [dict(kept[i][1]) for i in rows.index]
+    measured = measurement_frame([m.pop("measurements") for m in metas], rows.index)
+    meta = pd.DataFrame(metas, index=rows.index)
     for col in meta.columns:
         table[col] = meta[col].astype("int64" if col.startswith("source_") else "float64")
+    for col in measured.columns:
+        table[col] = measured[col]
     table["crop_index"] = [kept[i][0] for i in rows.index]
     table["line"] = [csv_line(i) for i in rows.index]
     labelled = table[["joint_id"]].merge(labels, on="joint_id", how="left").set_index(table.index)

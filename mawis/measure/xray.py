@@ -39,10 +39,12 @@ class VoidSettings:
     seed_sigmas: float = 4.0          # void seeds: residual above this many noise sigmas
     grow_sigmas: float = 1.5          # voids grow over residual above this many noise sigmas
     min_void_px: int = 3
+    passes: int = 1                   # extra passes re-model the solder without found voids; the low percentile makes one enough
     void_filter_px: int = 12          # edge voids up to about twice this radius are closed into the joint
     residual_smoothing_px: float = 0.8  # matched filter against pixel noise before thresholding
-    model_shift_px: float = 1.0       # how far the expected-intensity model may be misplaced
-    edge_share_of_peak: float = 0.3   # a void's outline: where its contrast falls to this share of its peak
+    model_shift_px: float = 0.5       # how far the expected-intensity model may be misplaced
+    edge_share_of_peak: float = 0.10  # a void's outline: where its contrast falls to this share of its peak
+    small_void_share_px: float = 0.5  # ... plus this / void radius (px): blur widens small voids most
     edge_band_um: float = 50.0        # "edge voids" lie within this distance of the joint edge
     min_joint_fraction: float = 0.05  # a joint covering less of the crop cannot be measured
     max_joint_fraction: float = 0.9
@@ -111,13 +113,7 @@ def expected_intensity(image: np.ndarray, joint: np.ndarray, settings: VoidSetti
     sectors = np.floor((angle + np.pi) / (2 * np.pi) * settings.sectors).astype(int) % settings.sectors
     cells = bands * settings.sectors + sectors
     values, cell_ids = image[use], cells[use]
-    table = np.full(cells.max() + 1, np.nan, dtype=np.float32)
-    counts = np.bincount(cell_ids, minlength=len(table))
-    order = np.argsort(cell_ids, kind="stable")
-    splits = np.split(values[order], np.cumsum(counts)[:-1])
-    for cell, chunk in enumerate(splits):
-        if len(chunk) >= 12:  # voids only brighten: a low percentile ignores voids covering part of a cell
-            table[cell] = np.percentile(chunk, settings.background_percentile)
+    table = _cell_percentile(values, cell_ids, cells.max() + 1, settings.background_percentile, min_count=12)
     deep_cells = bands[use] >= settings.max_band
     deep = np.median(values[deep_cells]) if deep_cells.any() else np.median(values)
     table = np.where(np.isnan(table), deep, table)
@@ -128,6 +124,22 @@ def expected_intensity(image: np.ndarray, joint: np.ndarray, settings: VoidSetti
     keep = np.abs(resid - np.median(resid)) < 3 * _mad(resid) + 1e-9
     coef, *_ = np.linalg.lstsq(design[keep], resid[keep], rcond=None)
     return expected + (coef[0] + coef[1] * yy + coef[2] * xx).astype(np.float32)
+
+
+def _cell_percentile(values: np.ndarray, cell_ids: np.ndarray, n_cells: int, q: float, min_count: int) -> np.ndarray:
+    """Per-cell percentile with one sort (NaN for cells with fewer than ``min_count`` values).
+
+    Voids only brighten: a low percentile ignores voids that cover part of a cell.
+    """
+    order = np.lexsort((values, cell_ids))
+    sorted_values, sorted_cells = values[order], cell_ids[order]
+    starts = np.searchsorted(sorted_cells, np.arange(n_cells))
+    counts = np.bincount(cell_ids, minlength=n_cells)
+    pick = starts + np.floor(q / 100.0 * np.maximum(counts - 1, 0)).astype(int)
+    table = np.full(n_cells, np.nan, dtype=np.float32)
+    ok = counts >= min_count
+    table[ok] = sorted_values[np.minimum(pick[ok], len(sorted_values) - 1)]
+    return table
 
 
 def _mad(values: np.ndarray) -> float:
@@ -145,7 +157,7 @@ def segment_voids(image: np.ndarray, settings: VoidSettings = VoidSettings()) ->
         return _unmeasurable(reason, image.shape)
     distance = cv2.distanceTransform(joint.astype(np.uint8), cv2.DIST_L2, 5)
     voids, noise = None, 0.0
-    for _ in range(2):  # second pass: expected intensity without the voids of the first
+    for _ in range(settings.passes):  # later passes: expected intensity without the voids found
         expected = expected_intensity(image, joint, settings, exclude=voids)
         residual = cv2.GaussianBlur(image - expected, (0, 0), settings.residual_smoothing_px)
         background = joint & (distance > settings.seed_inset_px) & (voids is None or ~voids)
@@ -171,12 +183,21 @@ def _voids_from_residual(residual, joint, distance, noise, settings: VoidSetting
     if count == 0:
         return np.zeros_like(joint)
     index = np.arange(1, count + 1)
-    seeded = ndi.maximum(seeds, labels, index) > 0
+    seeded = np.bincount(labels[seeds], minlength=count + 1)[1:] > 0
     # a blurred void fades out gradually; its outline sits at a share of its own peak
-    peak = np.concatenate([[np.inf], ndi.maximum(residual, labels, index)])
-    within = residual >= settings.edge_share_of_peak * peak[labels]
+    peak = np.full(count + 1, -np.inf)
+    grown = labels > 0
+    np.maximum.at(peak, labels[grown], residual[grown])
+    peak[0] = np.inf
+    # blur spreads a small void well beyond its outline: the smaller the void, the higher
+    # the share of its peak at which its true outline lies
+    sizes = np.bincount(labels.ravel(), minlength=count + 1).astype(float)
+    sizes[0] = 1.0
+    radius = np.sqrt(sizes / np.pi)
+    share = np.clip(settings.edge_share_of_peak + settings.small_void_share_px / radius, 0.0, 0.7)
+    within = residual >= share[labels] * peak[labels]
     labels = np.where(within, labels, 0)
-    size = ndi.sum(np.ones_like(labels), labels, index)
+    size = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     keep = np.concatenate([[False], seeded & (size >= settings.min_void_px)])
     voids = keep[labels]
     reach = int(np.ceil(settings.rim_px)) * 2 + 1
@@ -215,7 +236,8 @@ def void_metrics(result: VoidResult, pixel_um: float, settings: VoidSettings = V
         offset = float(np.linalg.norm(void_centroid - joint_centroid) * pixel_um)
     else:
         offset = 0.0
-    props = regionprops(joint.astype(np.uint8))[0]
+    contours, _ = cv2.findContours(joint.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull_area = cv2.contourArea(cv2.convexHull(np.vstack(contours))) if contours else 0.0
     return {
         **result.metrics,
         "void_fraction": float(voids.sum() / joint_px),
@@ -226,5 +248,5 @@ def void_metrics(result: VoidResult, pixel_um: float, settings: VoidSettings = V
         "edge_void_fraction": float((voids & edge).sum() / max(edge.sum(), 1)),
         "void_centroid_offset_um": offset,
         "joint_area_um2": float(joint_px * pixel_um ** 2),
-        "joint_solidity": float(props.solidity),
+        "joint_solidity": float(min(1.0, joint_px / hull_area)) if hull_area else 0.0,
     }

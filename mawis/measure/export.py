@@ -1,0 +1,67 @@
+"""``mawis measure``: per-joint metrics and verdicts for quality teams, from a batch or a data set."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..atomic import atomic_dir, atomic_write_bytes
+from ..batch.contract import MANIFEST
+from ..errors import MawisError
+from ..ingest.config import IngestConfig
+from ..ingest.dataset import DATASET_FILE, load_dataset
+from ..ingest.pipeline import ingest_batch
+from .pipeline import joint_table, write_overlays
+from .rules import load_rules
+
+
+OVERLAY_MARKER = ".mawis-overlays"
+
+
+@dataclass(frozen=True)
+class MeasureResult:
+    joints: pd.DataFrame
+    csv_path: Path
+    overlays: int
+
+
+def measure(source: Path, out_csv: Path, *, rules_path: Path | None = None, overlays_dir: Path | None = None,
+            workers: int = 0, progress=None) -> MeasureResult:
+    """Measure ``source`` (a data set, or a batch that is ingested on the fly) and write the joint table."""
+    source = Path(source)
+    rules = load_rules(rules_path)
+    if (source / DATASET_FILE).is_file():
+        return _from_dataset(source, out_csv, rules, overlays_dir)
+    if (source / MANIFEST).is_file():
+        scratch = Path(tempfile.mkdtemp(prefix="mawis-measure-"))
+        try:
+            ingest_batch(source, scratch / "dataset", IngestConfig(workers=workers), progress=progress)
+            return _from_dataset(scratch / "dataset", out_csv, rules, overlays_dir)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    raise MawisError(f"{source}: neither a batch (no {MANIFEST}) nor a data set (no {DATASET_FILE})")
+
+
+def _from_dataset(root: Path, out_csv: Path, rules, overlays_dir: Path | None) -> MeasureResult:
+    ds = load_dataset(root)
+    if "measure_status" not in ds.images.columns or (ds.images["measure_status"].fillna("") == "").all():
+        raise MawisError(f"{root}: data set was ingested with --no-measure; ingest again with measurement")
+    table = joint_table(ds.images, rules)
+    table.insert(len(table.columns), "rules_version", rules.version)
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False)
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out_csv, buffer.getvalue().encode())
+    count = 0
+    if overlays_dir is not None:
+        crops = {m: ds.crops(m) for m in ("xray", "micrograph")}
+        # replaced as a whole; an existing folder is only replaced if mawis made it
+        with atomic_dir(Path(overlays_dir), overwrite=True, marker=OVERLAY_MARKER) as tmp:
+            count = write_overlays(ds.images, crops, tmp)
+            (tmp / OVERLAY_MARKER).write_text("overlays written by mawis measure\n")
+    return MeasureResult(table, out_csv, count)

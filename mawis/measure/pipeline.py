@@ -1,0 +1,131 @@
+"""Measurement over a data set: per-image metrics, per-joint summary and verdicts.
+
+``measure_crop`` is what ``mawis ingest`` calls for every crop (in its worker
+processes); ``measure_dataset`` re-measures a stored data set (for example with
+other settings); ``joint_table`` aggregates per joint and applies the acceptance
+rules; ``write_overlays`` draws the found outlines on the crops for checking by eye.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from ..imaging.align import CROP_MAX
+from .micrograph import CrackSettings, measure_cracks
+from .rules import RuleSet
+from .xray import VoidSettings, segment_voids, void_metrics
+
+XRAY_COLUMNS = ("void_fraction", "largest_void_fraction", "void_count", "void_mean_diameter_um",
+                "void_max_diameter_um", "edge_void_fraction", "void_centroid_offset_um", "joint_area_um2",
+                "joint_solidity")
+MICROGRAPH_COLUMNS = ("crack_fraction", "crack_length_um", "crack_left_um", "crack_right_um", "crack_start",
+                      "wetted_width_um", "sectioned_void_count")
+STATUS_COLUMNS = ("measure_status", "measure_reason")
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    xray: VoidSettings = field(default_factory=VoidSettings)
+    micrograph: CrackSettings = field(default_factory=CrackSettings)
+
+
+def measure_crop(modality: str, crop: np.ndarray, pixel_um: float, settings: MeasureSettings = MeasureSettings()) -> dict:
+    """Metrics of one aligned crop; unmeasurable crops get a status and a reason, never NaN metrics."""
+    image = crop.astype(np.float32) / CROP_MAX if crop.dtype != np.float32 else crop
+    if modality == "xray":
+        metrics = void_metrics(segment_voids(image, settings.xray), pixel_um, settings.xray)
+    else:
+        metrics = dict(measure_cracks(image, pixel_um, settings.micrograph).metrics)
+    metrics = {k: v for k, v in metrics.items() if k != "noise"}
+    return {"measure_status": metrics.pop("status"), "measure_reason": metrics.pop("reason"), **metrics}
+
+
+def empty_measurements() -> dict:
+    return {"measure_status": "", "measure_reason": ""}
+
+
+def measurement_frame(rows: list[dict], index) -> pd.DataFrame:
+    """Typed columns for the image table (missing metrics as <NA>, never NaN-from-a-crash)."""
+    frame = pd.DataFrame(rows, index=index)
+    for col in (*XRAY_COLUMNS, *MICROGRAPH_COLUMNS, *STATUS_COLUMNS):
+        if col not in frame.columns:
+            frame[col] = pd.NA
+    typed = pd.DataFrame(index=index)
+    for col in STATUS_COLUMNS + ("crack_start",):
+        typed[col] = frame[col].astype("string")
+    for col in ("void_count", "sectioned_void_count"):
+        typed[col] = pd.to_numeric(frame[col]).astype("Int64")
+    for col in (*XRAY_COLUMNS, *MICROGRAPH_COLUMNS):
+        if col not in typed.columns:
+            typed[col] = pd.to_numeric(frame[col]).astype("Float64")
+    return typed
+
+
+def joint_table(images: pd.DataFrame, rules: RuleSet) -> pd.DataFrame:
+    """One row per joint: void metrics of its earliest measurable X-ray (as reflowed), crack
+    metrics of its latest measurable micrograph, and the acceptance verdict."""
+    rows = []
+    for joint_id, group in images.groupby("joint_id", sort=True):
+        ok = group[group["measure_status"] == "ok"]
+        xray = ok[ok["modality"] == "xray"].sort_values("cycles").head(1)
+        micro = ok[ok["modality"] == "micrograph"].sort_values("cycles").tail(1)
+        row = {"joint_id": joint_id, "board_id": _first(group, "board_id"), "component": _first(group, "component"),
+               "images": len(group), "unmeasurable_images": int((group["measure_status"] != "ok").sum()),
+               "xray_image_id": _first(xray, "image_id"), "xray_cycles": _first(xray, "cycles"),
+               "micrograph_image_id": _first(micro, "image_id"), "micrograph_cycles": _first(micro, "cycles")}
+        for col in XRAY_COLUMNS:
+            row[col] = _first(xray, col)
+        for col in MICROGRAPH_COLUMNS:
+            row[col] = _first(micro, col)
+        present = {k: float(v) for k, v in row.items() if k in (*XRAY_COLUMNS, *MICROGRAPH_COLUMNS)
+                   and v is not None and not isinstance(v, str) and not pd.isna(v)}
+        row["verdict"], row["failed_rules"], row["rules_not_checked"] = rules.judge(row["component"], present)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.attrs["rules_version"] = rules.version
+    return table
+
+
+def _first(frame: pd.DataFrame, column: str):
+    if column not in frame.columns or frame.empty:
+        return None
+    value = frame[column].iloc[0]
+    return None if pd.isna(value) else value
+
+
+def write_overlays(images: pd.DataFrame, crops: dict[str, np.ndarray], out_dir: Path,
+                   settings: MeasureSettings = MeasureSettings()) -> int:
+    """PNG per image: the crop with the found outlines (joint green, voids red, crack red)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for _, row in images.iterrows():
+        crop = crops[row["modality"]][int(row["crop_index"])]
+        gray = (crop.astype(np.float32) / CROP_MAX)
+        view = cv2.cvtColor((np.clip(gray, 0, 1) * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+        if row["modality"] == "xray":
+            result = segment_voids(gray, settings.xray)
+            _outline(view, result.joint, (0, 200, 0))
+            _outline(view, result.voids, (0, 0, 255))
+            view = cv2.resize(view, None, fx=3, fy=3, interpolation=cv2.INTER_NEAREST)
+        else:
+            result = measure_cracks(gray, float(row["canonical_pixel_size_um"]), settings.micrograph)
+            if result.crack is not None:
+                view[result.crack] = (0, 0, 255)
+                _outline(view, result.voids, (255, 0, 255))
+                left, right = result.edges
+                view[result.solder_row, left:right + 1] = (0, 200, 0)
+        label = f"{row['image_id']}  {row.get('measure_status', '')}"
+        cv2.putText(view, label, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 255, 255), 1, cv2.LINE_AA)
+        cv2.imwrite(str(out_dir / f"{row['image_id']}.png"), view)
+    return len(images)
+
+
+def _outline(view: np.ndarray, mask: np.ndarray, colour) -> None:
+    if mask is None or not mask.any():
+        return
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(view, contours, -1, colour, 1)
