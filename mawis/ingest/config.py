@@ -14,11 +14,11 @@ Override any of them with a TOML file (``mawis ingest --config FILE``)::
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..errors import UsageError
+from ..tomlio import read_toml
 from ..imaging.align import DEFAULT_ALIGNMENT, ModalityAlignment
 from .labels import FailureThresholds
 
@@ -85,13 +85,7 @@ def load_ingest_config(path: Path | None, **overrides) -> IngestConfig:
     """Defaults, then the TOML file (if any), then explicit keyword overrides."""
     config = IngestConfig()
     if path is not None:
-        try:
-            with open(path, "rb") as handle:
-                table = tomllib.load(handle)
-        except FileNotFoundError:
-            raise UsageError(f"{path}: config file not found") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise UsageError(f"{path}: not valid TOML ({exc})") from None
+        table = read_toml(path, "config file")
         sections = {"xray": ModalityAlignment, "micrograph": ModalityAlignment, "thresholds": FailureThresholds}
         unknown = set(table) - set(sections) - {"min_side_px"}
         if unknown:

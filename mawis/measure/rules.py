@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+from ..tomlio import read_toml
 
 RULES_FILE = Path(__file__).with_name("rules.toml")
 METRICS = ("void_fraction", "largest_void_fraction", "edge_void_fraction", "void_count",
@@ -57,13 +57,7 @@ class RuleSet:
 
 def load_rules(path: Path | None = None) -> RuleSet:
     path = Path(path or RULES_FILE)
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: rules file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, "rules file")
     rules = []
     for k, table in enumerate(data.get("rule", []), start=1):
         where = f"{path} rule {k}"

@@ -8,12 +8,12 @@ dataclasses with documented defaults. :func:`load_machines` and
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..tomlio import read_toml
 
 _HERE = Path(__file__).parent
 MACHINES_FILE = _HERE / "machines.toml"
@@ -165,16 +165,6 @@ class CampaignConfig:
             raise UsageError("measured must name crack_fraction and/or rth_increase_pct")
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc})") from None
-
-
 def _build(cls: type, table: dict[str, Any], where: str):
     names = {f.name for f in fields(cls)}
     unknown = set(table) - names
@@ -189,7 +179,7 @@ def _build(cls: type, table: dict[str, Any], where: str):
 def load_machines(path: Path | None = None) -> dict[str, Machine]:
     path = Path(path or MACHINES_FILE)
     machines = {}
-    for name, table in _read_toml(path).items():
+    for name, table in read_toml(path).items():
         try:
             xray, scope = table["xray"], table["microscope"]
         except KeyError as exc:
@@ -207,7 +197,7 @@ def load_components(path: Path | None = None) -> dict[str, Component]:
     path = Path(path or COMPONENTS_FILE)
     return {
         name: _build(Component, {"name": name, **table}, f"{path} [{name}]")
-        for name, table in _read_toml(path).items()
+        for name, table in read_toml(path).items()
     }
 
 
