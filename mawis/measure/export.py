@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..atomic import atomic_dir, atomic_write_bytes
+from ..atomic import atomic_dir, atomic_write_bytes, check_writable_target
 from ..batch.contract import MANIFEST
 from ..errors import MawisError
 from ..ingest.config import IngestConfig
@@ -35,6 +35,8 @@ def measure(source: Path, out_csv: Path, *, rules_path: Path | None = None, over
     """Measure ``source`` (a data set, or a batch that is ingested on the fly) and write the joint table."""
     source = Path(source)
     rules = load_rules(rules_path)
+    if overlays_dir is not None:  # refuse a foreign overlays folder before writing anything
+        check_writable_target(Path(overlays_dir), overwrite=True, marker=OVERLAY_MARKER)
     if (source / DATASET_FILE).is_file():
         return _from_dataset(source, out_csv, rules, overlays_dir)
     if (source / MANIFEST).is_file():
