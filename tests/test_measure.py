@@ -154,3 +154,15 @@ def test_bad_rules_file_gives_one_line(measured, tmp_path, capsys, text, message
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "j.csv").exists()
+
+
+def test_measure_never_overwrites_a_foreign_overlays_folder(measured, tmp_path, capsys):
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "holiday.png").write_bytes(b"not ours")
+    out = tmp_path / "joints.csv"
+    code = main(["measure", str(measured["xr-a"]), "--out", str(out), "--overlays", str(foreign)])
+    assert code == 2 and "does not look like an earlier output" in capsys.readouterr().err
+    assert not out.exists() and (foreign / "holiday.png").read_bytes() == b"not ours"
+    assert main(["measure", str(measured["xr-a"]), "--out", str(out), "--overlays", str(tmp_path / "ov")]) == 0
+    assert main(["measure", str(measured["xr-a"]), "--out", str(out), "--overlays", str(tmp_path / "ov")]) == 0
