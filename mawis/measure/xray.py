@@ -12,7 +12,9 @@
    voids, a minority of each band, hardly move the median.
 3. **Voids** are what is markedly brighter than expected: hysteresis on the
    residual, with thresholds in units of the crop's own noise (median absolute
-   deviation), so noisy stations are not over-segmented.
+   deviation), so noisy stations are not over-segmented. Each void is then cut where
+   its log-contrast (log of observed over expected intensity, linear in the missing
+   solder depth since attenuation is exponential) falls to a share of its own peak.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ class VoidSettings:
     void_filter_px: int = 12          # edge voids up to about twice this radius are closed into the joint
     residual_smoothing_px: float = 0.8  # matched filter against pixel noise before thresholding
     model_shift_px: float = 0.5       # how far the expected-intensity model may be misplaced
-    edge_share_of_peak: float = 0.10  # a void's outline: where its contrast falls to this share of its peak
-    small_void_share_px: float = 0.5  # ... plus this / void radius (px): blur widens small voids most
+    edge_share_of_peak: float = 0.15  # a void's outline: where its log-contrast falls to this share of its peak
+    small_void_share_px: float = 0.6  # ... plus this / void radius (px): blur widens small voids most
     edge_band_um: float = 50.0        # "edge voids" lie within this distance of the joint edge
     min_joint_fraction: float = 0.05  # a joint covering less of the crop cannot be measured
     max_joint_fraction: float = 0.9
@@ -83,17 +85,21 @@ def joint_mask(image: np.ndarray, settings: VoidSettings) -> tuple[np.ndarray | 
             best, best_score = region.label, score
     # voids at the edge cut notches into the dark region; a closing larger than them fills
     # the notches without growing a convex outline
-    size = 2 * settings.void_filter_px + 1
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    pad = settings.void_filter_px + 1
-    region = np.pad((labels == best).astype(np.uint8), pad)
-    closed = cv2.morphologyEx(region, cv2.MORPH_CLOSE, kernel)[pad:-pad, pad:-pad] > 0
-    joint = ndi.binary_fill_holes(closed)
+    joint = ndi.binary_fill_holes(_disk_closing(labels == best, settings.void_filter_px))
     share = joint.mean()
     if not settings.min_joint_fraction <= share <= settings.max_joint_fraction:
         return None, f"joint covers {share:.0%} of the crop; expected {settings.min_joint_fraction:.0%}-" \
                      f"{settings.max_joint_fraction:.0%}"
     return joint, ""
+
+
+def _disk_closing(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Closing with a disk, via two Euclidean distance transforms (fast for large radii)."""
+    pad = int(np.ceil(radius)) + 1
+    padded = np.pad(mask.astype(np.uint8), pad)
+    dilated = cv2.distanceTransform(1 - padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= radius
+    closed = cv2.distanceTransform(dilated.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) > radius
+    return closed[pad:-pad, pad:-pad]
 
 
 def expected_intensity(image: np.ndarray, joint: np.ndarray, settings: VoidSettings,
@@ -131,7 +137,8 @@ def _cell_percentile(values: np.ndarray, cell_ids: np.ndarray, n_cells: int, q: 
 
     Voids only brighten: a low percentile ignores voids that cover part of a cell.
     """
-    order = np.lexsort((values, cell_ids))
+    # one float sort orders by cell, then by value (values lie in [0, 1])
+    order = np.argsort(cell_ids + np.clip(values, 0.0, 1.0) * 0.999)
     sorted_values, sorted_cells = values[order], cell_ids[order]
     starts = np.searchsorted(sorted_cells, np.arange(n_cells))
     counts = np.bincount(cell_ids, minlength=n_cells)
@@ -166,11 +173,15 @@ def segment_voids(image: np.ndarray, settings: VoidSettings = VoidSettings()) ->
         # model looks like a void: widen the tolerance there by the local gradient
         gy, gx = np.gradient(cv2.GaussianBlur(expected, (0, 0), 1.0))
         tolerance = np.sqrt(max(noise, 1e-4) ** 2 + (settings.model_shift_px * np.hypot(gx, gy)) ** 2)
-        voids = _voids_from_residual(residual / tolerance, joint, distance, 1.0, settings)
+        # attenuation is exponential in the missing solder: outline shares are taken of the
+        # log-contrast, which is linear in the void's depth profile
+        base = np.maximum(expected, 1e-3)
+        contrast = np.log(np.maximum(base + residual, 1e-4) / base)
+        voids = _voids_from_residual(residual / tolerance, contrast, joint, distance, 1.0, settings)
     return VoidResult({"status": "ok", "reason": "", "noise": noise}, joint, voids)
 
 
-def _voids_from_residual(residual, joint, distance, noise, settings: VoidSettings) -> np.ndarray:
+def _voids_from_residual(residual, contrast, joint, distance, noise, settings: VoidSettings) -> np.ndarray:
     """Hysteresis from confident seeds, in the joint core; near the edge voids may only extend a core void.
 
     The rim along the joint edge is where the fillet thins out; growing freely there
@@ -182,12 +193,11 @@ def _voids_from_residual(residual, joint, distance, noise, settings: VoidSetting
     labels, count = ndi.label(grow & core)
     if count == 0:
         return np.zeros_like(joint)
-    index = np.arange(1, count + 1)
     seeded = np.bincount(labels[seeds], minlength=count + 1)[1:] > 0
-    # a blurred void fades out gradually; its outline sits at a share of its own peak
+    # a blurred void fades out gradually; its outline sits at a share of its own peak log-contrast
     peak = np.full(count + 1, -np.inf)
     grown = labels > 0
-    np.maximum.at(peak, labels[grown], residual[grown])
+    np.maximum.at(peak, labels[grown], contrast[grown])
     peak[0] = np.inf
     # blur spreads a small void well beyond its outline: the smaller the void, the higher
     # the share of its peak at which its true outline lies
@@ -195,7 +205,7 @@ def _voids_from_residual(residual, joint, distance, noise, settings: VoidSetting
     sizes[0] = 1.0
     radius = np.sqrt(sizes / np.pi)
     share = np.clip(settings.edge_share_of_peak + settings.small_void_share_px / radius, 0.0, 0.7)
-    within = residual >= share[labels] * peak[labels]
+    within = contrast >= share[labels] * peak[labels]
     labels = np.where(within, labels, 0)
     size = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     keep = np.concatenate([[False], seeded & (size >= settings.min_void_px)])
