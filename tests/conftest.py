@@ -23,3 +23,23 @@ def batches(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
         machine: make_batch(root, machine, machine=machine, joints=48, label_fraction=0.5)
         for machine in ("xr-a", "xr-b", "xr-c")
     }
+
+
+def fail_after(monkeypatch, module, name: str, calls: int) -> None:
+    """Make ``module.name`` raise KeyboardInterrupt after ``calls`` successful calls (an interrupted run)."""
+    real = getattr(module, name)
+    count = {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        count["n"] += 1
+        if count["n"] > calls:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, interrupted)
+
+
+def assert_one_error_line(err: str, message: str) -> None:
+    """The CLI's contract for bad input: exactly one line, starting 'error: ', naming the problem."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err

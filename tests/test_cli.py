@@ -13,6 +13,8 @@ import pytest
 
 from mawis.cli import main
 
+from .conftest import assert_one_error_line
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -49,8 +51,7 @@ def test_bad_arguments_give_one_line_and_no_output(tmp_path, capsys, args, messa
     out_dir = tmp_path / "batch"
     code, _, err = run(["simulate", str(out_dir), *args], capsys)
     assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
+    assert_one_error_line(err, message)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -17,6 +17,8 @@ from mawis.sim import VoidModel, load_components, load_machines
 from mawis.sim.geometry import sample_joint_geometry
 from mawis.sim.xray import Pose, quantise, render_xray, sample_scene
 
+from .conftest import assert_one_error_line, fail_after
+
 CONFIG = IngestConfig(workers=2)
 
 
@@ -126,16 +128,7 @@ def test_config_file_changes_canonical_sampling(batches, tmp_path):
 def test_interrupted_ingest_leaves_nothing(batches, tmp_path, monkeypatch):
     import mawis.ingest.pipeline as pipeline
 
-    calls = {"n": 0}
-    real = pipeline._process_file
-
-    def failing(args):
-        calls["n"] += 1
-        if calls["n"] > 3:
-            raise KeyboardInterrupt
-        return real(args)
-
-    monkeypatch.setattr(pipeline, "_process_file", failing)
+    fail_after(monkeypatch, pipeline, "_process_file", calls=3)
     with pytest.raises(KeyboardInterrupt):
         ingest_batch(batches["xr-a"][0], tmp_path / "ds", IngestConfig(workers=1))
     assert list(tmp_path.iterdir()) == []
@@ -170,6 +163,6 @@ def test_bad_config_file_gives_one_line(batches, tmp_path, capsys, text, message
     toml = tmp_path / "bad.toml"
     toml.write_text(text)
     code = main(["ingest", str(batches["xr-a"][0]), "--out", str(tmp_path / "ds"), "--config", str(toml)])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and message in err and len(err.splitlines()) == 1, err
+    assert code == 2
+    assert_one_error_line(capsys.readouterr().err, message)
     assert not (tmp_path / "ds").exists()

@@ -20,6 +20,8 @@ from mawis.ingest.dataset import load_dataset
 from mawis.ingest.pipeline import BatchError, ingest_batch
 from mawis.sim import CampaignConfig, simulate_batch
 
+from .conftest import assert_one_error_line
+
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> Path:
@@ -119,9 +121,8 @@ def test_structural_error_stops_with_its_message(batch, tmp_path, capsys, name, 
     mutate(batch)
     out = tmp_path / "dataset"
     code = main(["ingest", str(batch), "--out", str(out), "--workers", "1"])
-    err = capsys.readouterr().err.strip()
     assert code == 2
-    assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err
+    assert_one_error_line(capsys.readouterr().err, message)
     assert not out.exists() and not list(tmp_path.glob(".dataset*"))
 
 

@@ -12,7 +12,7 @@ from mawis.batch.contract import validate_batch
 from mawis.batch.images import read_image, to_unit_float
 from mawis.sim import CampaignConfig, load_machines, simulate_batch
 
-from .conftest import make_batch
+from .conftest import fail_after, make_batch
 
 MACHINES = ("xr-a", "xr-b", "xr-c")
 
@@ -152,16 +152,7 @@ def test_short_test_censors_at_its_end(tmp_path):
 def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
     import mawis.sim.simulate as sim
 
-    calls = {"n": 0}
-    real = sim._render_task
-
-    def failing(args):
-        calls["n"] += 1
-        if calls["n"] > 5:
-            raise KeyboardInterrupt
-        return real(args)
-
-    monkeypatch.setattr(sim, "_render_task", failing)
+    fail_after(monkeypatch, sim, "_render_task", calls=5)
     with pytest.raises(KeyboardInterrupt):
         simulate_batch(CampaignConfig(joints=10, seed=1, workers=1), tmp_path / "batch")
     assert list(tmp_path.iterdir()) == []

@@ -27,7 +27,6 @@ MEASUREMENTS = "measurements.csv"
 LIFETIMES = "lifetimes.csv"
 
 MANIFEST_REQUIRED = ("image_id", "joint_id", "modality", "path", "pixel_size_um", "cycles")
-MANIFEST_OPTIONAL = ("board_id", "component", "machine")
 ROI_COLUMNS = ("x", "y", "w", "h")
 MODALITIES = ("xray", "micrograph")
 MEASUREMENT_REQUIRED = ("joint_id", "cycles")
@@ -116,6 +115,14 @@ def parse_roi(row: pd.Series) -> tuple[int, int, int, int] | None | str:
     if any(not np.isfinite(v) or v != int(v) for v in values) or min(values[:2]) < 0 or min(values[2:]) <= 0:
         return "ROI x,y must be integers >= 0 and w,h integers > 0"
     return tuple(int(v) for v in values)
+
+
+def cut_roi(pixels: np.ndarray, roi: tuple[int, int, int, int] | None) -> np.ndarray:
+    """The ROI's pixels (the whole image when ``roi`` is None)."""
+    if roi is None:
+        return pixels
+    x, y, w, h = roi
+    return pixels[y:y + h, x:x + w]
 
 
 def manifest_problems(batch: Path, manifest: pd.DataFrame) -> list[Problem]:

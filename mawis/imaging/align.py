@@ -32,10 +32,6 @@ class ModalityAlignment:
     crop_width: int
     centre_on: str  # "dark_blob": the solder in an X-ray; "frame": the lab centres its cross-sections
 
-    @property
-    def field_of_view_um(self) -> tuple[float, float]:
-        return self.crop_height * self.pixel_size_um, self.crop_width * self.pixel_size_um
-
 
 DEFAULT_ALIGNMENT = {
     "xray": ModalityAlignment(pixel_size_um=5.0, crop_height=128, crop_width=128, centre_on="dark_blob"),

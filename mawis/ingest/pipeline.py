@@ -24,7 +24,7 @@ import pandas as pd
 from .. import __version__
 from ..atomic import atomic_dir, check_writable_target
 from ..batch.contract import (
-    LIFETIMES, MANIFEST, MEASUREMENTS, MODALITIES, ROI_COLUMNS, Problem, csv_line, parse_roi, pixels_problem,
+    LIFETIMES, MANIFEST, MEASUREMENT_SIGNALS, MEASUREMENTS, MODALITIES, ROI_COLUMNS, Problem, csv_line, cut_roi, parse_roi, pixels_problem,
     read_tables, safe_relative_path,
 )
 from ..batch.images import ImageReadError, check_suffix, decode_image
@@ -72,8 +72,8 @@ def _typed_measurements(frame: pd.DataFrame | None) -> pd.DataFrame | None:
     if frame is None:
         return None
     typed = frame.copy()
-    for col in typed.columns:
-        if col != "joint_id" and col in ("cycles", "crack_fraction", "rth_increase_pct"):
+    for col in ("cycles", *MEASUREMENT_SIGNALS):
+        if col in typed.columns:
             typed[col] = pd.to_numeric(typed[col], errors="coerce")
     return typed
 
@@ -154,8 +154,7 @@ def _align_row(i: int, cells: dict, pixels: np.ndarray, config: IngestConfig) ->
     reason = pixels_problem(pixels, row, config.min_side_px)
     if reason:
         return i, None, reason, None
-    roi = parse_roi(row)
-    region = pixels[roi[1]:roi[1] + roi[3], roi[0]:roi[0] + roi[2]] if isinstance(roi, tuple) else pixels
+    region = cut_roi(pixels, parse_roi(row))  # pixels_problem has already rejected malformed ROIs
     spec = config.alignment(cells["modality"])
     try:
         crop, centre, padded = align_image_with_padding(region, float(cells["pixel_size_um"]), spec)

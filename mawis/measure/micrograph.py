@@ -69,19 +69,6 @@ def _interface_row(smooth: np.ndarray) -> int | None:
     return int(first + np.argmax(upper[first:end + 1]))
 
 
-def _run_through(row: np.ndarray, start: int) -> tuple[int, int]:
-    """First and last index of the True run in ``row`` that contains ``start``."""
-    if not row[start]:
-        return start, start
-    left = start
-    while left > 0 and row[left - 1]:
-        left -= 1
-    right = start
-    while right < len(row) - 1 and row[right + 1]:
-        right += 1
-    return left, right
-
-
 def _run_from(cracked: np.ndarray, passable: np.ndarray, gap: int, slack: int) -> int:
     """Length of the cracked run from index 0.
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..batch.images import read_image
-from ..imaging.align import CROP_MAX, align_mask
+from ..imaging.align import CROP_MAX, ModalityAlignment, align_mask
 from ..ingest.dataset import load_dataset
 from .baseline import otsu_crack_fraction, otsu_voids
 from .micrograph import measure_cracks
@@ -32,13 +32,13 @@ def compare_xray(dataset_dir: Path, truth_dir: Path) -> pd.DataFrame:
     crops = ds.crops("xray")
     joints = pd.read_csv(truth_dir / "joints.csv").set_index("joint_id")
     masks = pd.read_csv(truth_dir / "images.csv").set_index("image_id")["mask_path"]
-    spec = ds.info["config"]["xray"]
+    spec = ModalityAlignment(**ds.info["config"]["xray"])
     rows = []
     for _, row in ds.images[(ds.images["modality"] == "xray") & (ds.images["cycles"] == 0)].iterrows():
         image = crops[int(row["crop_index"])].astype(np.float32) / CROP_MAX
         truth_mask = read_image(truth_dir / masks[row["image_id"]])
         centre = (row["crop_centre_row"], row["crop_centre_col"])
-        true_voids = _aligned(truth_mask == 255, row, spec, centre)
+        true_voids = align_mask(truth_mask == 255, float(row["source_pixel_size_um"]), spec, centre)
         ours = segment_voids(image)
         otsu_joint, otsu_void = otsu_voids(image)
         rows.append({
@@ -51,12 +51,6 @@ def compare_xray(dataset_dir: Path, truth_dir: Path) -> pd.DataFrame:
             "otsu_iou": _iou(otsu_void, true_voids),
         })
     return pd.DataFrame(rows)
-
-
-def _aligned(mask: np.ndarray, row: pd.Series, spec: dict, centre) -> np.ndarray:
-    from ..imaging.align import ModalityAlignment
-
-    return align_mask(mask, float(row["source_pixel_size_um"]), ModalityAlignment(**spec), centre)
 
 
 def compare_micrographs(dataset_dir: Path, truth_dir: Path) -> pd.DataFrame:

@@ -99,13 +99,13 @@ def _disk_closing(mask: np.ndarray, radius: float) -> np.ndarray:
     return closed[pad:-pad, pad:-pad]
 
 
-def expected_intensity(image: np.ndarray, joint: np.ndarray, settings: VoidSettings,
+def expected_intensity(image: np.ndarray, joint: np.ndarray, distance: np.ndarray, settings: VoidSettings,
                        exclude: np.ndarray | None = None) -> np.ndarray:
     """Robust solder intensity by (direction from the centre, distance to the edge), plus a plane.
 
-    ``exclude`` (voids found in a first pass) keeps large voids from biasing their cells.
+    ``distance`` is each pixel's distance to the joint edge; ``exclude`` (voids found in
+    an earlier pass) keeps large voids from biasing their cells.
     """
-    distance = cv2.distanceTransform(joint.astype(np.uint8), cv2.DIST_L2, 5)
     bands = np.minimum(np.floor(distance / settings.distance_band_px).astype(int), settings.max_band)
     rows, cols = np.nonzero(joint)
     centre = rows.mean(), cols.mean()
@@ -162,7 +162,7 @@ def segment_voids(image: np.ndarray, settings: VoidSettings = VoidSettings()) ->
     distance = cv2.distanceTransform(joint.astype(np.uint8), cv2.DIST_L2, 5)
     voids, noise = None, 0.0
     for _ in range(settings.passes):  # later passes: expected intensity without the voids found
-        expected = expected_intensity(image, joint, settings, exclude=voids)
+        expected = expected_intensity(image, joint, distance, settings, exclude=voids)
         residual = cv2.GaussianBlur(image - expected, (0, 0), settings.residual_smoothing_px)
         background = joint & (distance > settings.seed_inset_px) & (voids is None or ~voids)
         noise = _mad(residual[background]) if background.sum() > 50 else _mad(residual[joint])
@@ -210,20 +210,6 @@ def _voids_from_residual(residual, contrast, joint, distance, noise, settings: V
     reach = int(np.ceil(settings.rim_px)) * 2 + 1
     near = cv2.dilate(voids.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))) > 0
     return voids | (grow & ~core & near)
-
-
-def _high_pass(image: np.ndarray) -> np.ndarray:
-    return image - cv2.GaussianBlur(image, (0, 0), 2.0)
-
-
-def _drop_small(mask: np.ndarray, min_px: int) -> np.ndarray:
-    labels, count = ndi.label(mask)
-    if count == 0:
-        return mask
-    sizes = np.bincount(labels.ravel())
-    keep = sizes >= min_px
-    keep[0] = False
-    return keep[labels]
 
 
 def void_metrics(result: VoidResult, pixel_um: float, settings: VoidSettings = VoidSettings()) -> dict:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_write_bytes
-from ..batch.contract import MANIFEST, safe_relative_path
+from ..batch.contract import MANIFEST, CsvError, cut_roi, parse_roi, read_csv, safe_relative_path
 from ..batch.images import read_image, to_unit_float
 from ..errors import MawisError
 
@@ -27,13 +27,6 @@ def _pick(rows: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     # spread over cycle counts: sort, then take evenly spaced rows from a shuffled order
     shuffled = rows.sample(frac=1.0, random_state=seed).sort_values("cycles", kind="stable")
     return shuffled.iloc[np.linspace(0, len(shuffled) - 1, n).round().astype(int)]
-
-
-def _crop(pixels: np.ndarray, row: pd.Series) -> np.ndarray:
-    if all(c in row.index for c in ("x", "y", "w", "h")) and str(row["w"]).strip() not in ("", "nan"):
-        x, y, w, h = (int(float(row[c])) for c in ("x", "y", "w", "h"))
-        return pixels[y:y + h, x:x + w]
-    return pixels
 
 
 def _display(pixels: np.ndarray) -> np.ndarray:
@@ -56,7 +49,10 @@ def render_contact_sheet(batch: Path, out: Path, *, per_modality: int = 8, seed:
         raise MawisError(f"{batch}: no {MANIFEST}; point to a batch folder")
     if per_modality < 1:
         raise MawisError(f"--per-modality must be at least 1 (got {per_modality})")
-    manifest = pd.read_csv(batch / MANIFEST, dtype=str, keep_default_na=False)
+    try:
+        manifest = read_csv(batch / MANIFEST)
+    except CsvError as exc:
+        raise MawisError(f"{batch / MANIFEST}: {exc}") from None
     manifest["cycles"] = pd.to_numeric(manifest["cycles"], errors="coerce")
     groups = [(m, _pick(manifest[manifest["modality"] == m], per_modality, seed)) for m in ("xray", "micrograph")]
     groups = [(m, rows) for m, rows in groups if len(rows)]
@@ -85,7 +81,10 @@ def _draw_tile(ax, batch: Path, row: pd.Series) -> None:
     target = safe_relative_path(batch, row["path"])
     if target is None:
         raise MawisError(f"{batch / MANIFEST}: path {row['path']!r} leaves the batch folder")
-    pixels = _crop(read_image(target), row)
+    roi = parse_roi(row)
+    if isinstance(roi, str):
+        raise MawisError(f"{batch / MANIFEST}: image {row['image_id']!r}: {roi}")
+    pixels = cut_roi(read_image(target), roi)
     ax.imshow(_display(pixels), cmap="gray", vmin=0, vmax=1, interpolation="lanczos")
     pixel_um = float(row["pixel_size_um"])
     bar_px = SCALE_BAR_UM / pixel_um

@@ -54,7 +54,6 @@ class JointPlan:
     cut: bool = False
     pull_cycles: int | None = None
     stop_cycles: int = 0               # last cycle the joint was monitored
-    failed_observed: bool = False
     readings: list[dict] = field(default_factory=list)
     lifetime_row: dict | None = None
     xray_cycles: list[int] = field(default_factory=list)
@@ -95,7 +94,6 @@ def plan_joint(plan: JointPlan, cfg: CampaignConfig, schedule: np.ndarray, crack
         detected_at = _take_readings(plan, cfg, cycles, crack_at, rng)
         if plan.cut and detected_at is None:
             plan.lifetime_row = {"cycles_to_failure": int(stop), "censored": 1}
-    plan.failed_observed = detected_at is not None
     plan.stop_cycles = int(min(detected_at, stop) if detected_at is not None else stop)
     # failed joints stay on the board (and are X-rayed) until the end; cut ones leave it
     last_on_board = plan.stop_cycles if plan.cut else cfg.end_cycles

@@ -48,10 +48,6 @@ class JointGeometry:
     edge_phases: tuple[float, ...]
     voids: tuple[Void, ...]
 
-    @property
-    def half_extent_um(self) -> float:
-        return 0.5 * float(np.hypot(self.width_um, self.length_um))
-
 
 def solder_sdf(geom: JointGeometry, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Signed distance (um) to the wetted solder outline; negative inside."""

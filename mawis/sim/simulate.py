@@ -24,6 +24,7 @@ import pandas as pd
 
 from .. import __version__
 from ..atomic import atomic_dir, check_writable_target
+from ..batch.contract import CONTRACT_VERSION
 from ..errors import UsageError
 from ..parallel import process_pool
 from .campaign import Board, JointPlan, plan_joint, reading_schedule
@@ -388,7 +389,7 @@ def simulate_batch(
 def _write_campaign_json(truth_dir: Path, cfg, machine, interval, n_images, truth_joints) -> None:
     info = {
         "mawis_version": __version__,
-        "batch_contract": 1,
+        "batch_contract": CONTRACT_VERSION,
         "config": asdict(replace(cfg, workers=0)),
         "machine": asdict(machine),
         "reading_interval_cycles": interval,
