@@ -39,7 +39,7 @@ def test_same_joint_from_4_and_9_um_stations_gives_matching_crops():
         for k, machine in enumerate(("xr-a", "xr-b")):
             station = load_machines()[machine].xray
             pose = Pose((20.0 * (-1) ** k, -15.0 * (-1) ** k), 1.5 * k)   # placed differently on each station
-            signal, labels = render_xray(geom, scene, station, np.random.default_rng(seed), pose)
+            signal, labels, *_ = render_xray(geom, scene, station, np.random.default_rng(seed), pose)
             crop, centre = align_image(quantise(signal, station.bit_depth), station.pixel_size_um, spec)
             assert crop.shape == (spec.crop_height, spec.crop_width) and crop.dtype == np.uint16
             masks.append(align_mask(labels > 0, station.pixel_size_um, spec, centre))

@@ -133,6 +133,17 @@ def test_measure_exports_joints_with_verdicts(measured, tmp_path, capsys):
     assert len(list((tmp_path / "ov").glob("*.png"))) == len(images)
 
 
+def test_measure_measures_a_data_set_ingested_without_measurement(measured, batches, tmp_path):
+    from mawis.measure.export import measure
+
+    bare = ingest_batch(batches["xr-a"][0], tmp_path / "bare", IngestConfig(workers=1, measure=False)).dataset_dir
+    now = measure(bare, tmp_path / "now.csv").joints.set_index("joint_id")
+    at_ingest = measure(measured["xr-a"], tmp_path / "ingest.csv").joints.set_index("joint_id")
+    pd.testing.assert_frame_equal(now, at_ingest.loc[now.index], check_dtype=False)
+    assert "measure_status" not in load_dataset(bare).images.columns or \
+        load_dataset(bare).images["measure_status"].fillna("").eq("").all(), "the data set itself is left as it was"
+
+
 def test_measure_reads_a_batch_and_custom_rules(batches, tmp_path, capsys):
     rules = tmp_path / "strict.toml"
     rules.write_text('version = "t1"\n[[rule]]\nname = "no voids"\nmetric = "void_fraction"\nmax = 0.0\n'

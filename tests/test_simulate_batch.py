@@ -86,6 +86,29 @@ def test_xray_void_masks_match_truth_and_image(batches, machine):
     assert contrasts and min(contrasts) > 0, f"voids must show brighter than solder, contrasts {contrasts}"
 
 
+@pytest.mark.parametrize("machine", MACHINES)
+def test_fine_xray_masks_refine_the_detector_grid(batches, machine):
+    """The fine truth subdivides each detector pixel evenly, is closer to the true void
+    fraction than the detector-grid mask, and agrees with it once pixelated."""
+    import cv2
+
+    _, truth = batches[machine]
+    joints = pd.read_csv(truth / "joints.csv").set_index("joint_id")
+    images = pd.read_csv(truth / "images.csv")
+    pixel = load_machines()[machine].xray.pixel_size_um
+    fine_errors, coarse_errors = [], []
+    for _, row in images[(images["modality"] == "xray") & (images["cycles"] == 0)].iterrows():
+        fine, coarse = read_image(truth / row["fine_mask_path"]), read_image(truth / row["mask_path"])
+        factor = pixel / row["fine_mask_pixel_um"]
+        assert factor == round(factor) and fine.shape == tuple(round(n * factor) for n in coarse.shape)
+        cover = cv2.resize((fine == 255).astype(np.float32), coarse.shape[::-1], interpolation=cv2.INTER_AREA)
+        assert ((cover >= 0.5) != (coarse == 255)).mean() < 0.01
+        true = joints.at[row["joint_id"], "void_fraction"]
+        fine_errors.append(abs((fine == 255).sum() / (fine > 0).sum() - true))
+        coarse_errors.append(abs((coarse == 255).sum() / (coarse > 0).sum() - true))
+    assert np.mean(fine_errors) < 0.002 and np.mean(fine_errors) <= np.mean(coarse_errors)
+
+
 def test_micrograph_crack_masks_match_truth(batches):
     batch, truth = batches["xr-a"]
     images = pd.read_csv(truth / "images.csv")
@@ -169,8 +192,8 @@ def _noise_and_edge(machine):
     geom = sample_joint_geometry(np.random.default_rng(0), load_components()["LED-3535"], VoidModel(), 0.0)
     scene, pose = sample_scene(np.random.default_rng(1), geom), Pose((0.0, 0.0), 0.0)
     station = load_machines()[machine].xray
-    a, labels = render_xray(geom, scene, station, np.random.default_rng(2), pose)
-    b, _ = render_xray(geom, scene, station, np.random.default_rng(3), pose)
+    a, labels, *_ = render_xray(geom, scene, station, np.random.default_rng(2), pose)
+    b = render_xray(geom, scene, station, np.random.default_rng(3), pose).signal
     high_pass = lambda img: img - cv2.GaussianBlur(img, (0, 0), 3)  # noqa: E731
     noise = float(np.std(high_pass(a) - high_pass(b)) / np.sqrt(2) / a.mean())
     centre = a.shape[0] // 2

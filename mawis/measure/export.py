@@ -16,7 +16,7 @@ from ..errors import MawisError
 from ..ingest.config import IngestConfig
 from ..ingest.dataset import DATASET_FILE, load_dataset
 from ..ingest.pipeline import ingest_batch
-from .pipeline import joint_table, write_overlays
+from .pipeline import joint_table, measure_dataset, write_overlays
 from .rules import load_rules
 
 
@@ -38,7 +38,7 @@ def measure(source: Path, out_csv: Path, *, rules_path: Path | None = None, over
     if overlays_dir is not None:  # refuse a foreign overlays folder before writing anything
         check_writable_target(Path(overlays_dir), overwrite=True, marker=OVERLAY_MARKER)
     if (source / DATASET_FILE).is_file():
-        return _from_dataset(source, out_csv, rules, overlays_dir)
+        return _from_dataset(source, out_csv, rules, overlays_dir, progress)
     if (source / MANIFEST).is_file():
         scratch = Path(tempfile.mkdtemp(prefix="mawis-measure-"))
         try:
@@ -49,11 +49,13 @@ def measure(source: Path, out_csv: Path, *, rules_path: Path | None = None, over
     raise MawisError(f"{source}: neither a batch (no {MANIFEST}) nor a data set (no {DATASET_FILE})")
 
 
-def _from_dataset(root: Path, out_csv: Path, rules, overlays_dir: Path | None) -> MeasureResult:
+def _from_dataset(root: Path, out_csv: Path, rules, overlays_dir: Path | None, progress=None) -> MeasureResult:
     ds = load_dataset(root)
-    if "measure_status" not in ds.images.columns or (ds.images["measure_status"].fillna("") == "").all():
-        raise MawisError(f"{root}: data set was ingested with --no-measure; ingest again with measurement")
-    table = joint_table(ds.images, rules)
+    images = ds.images
+    if "measure_status" not in images.columns or (images["measure_status"].fillna("") == "").all():
+        # ingested with --no-measure: measure the stored crops now (the data set is left as it is)
+        images = measure_dataset(images, {m: ds.crops(m) for m in ("xray", "micrograph")}, progress=progress)
+    table = joint_table(images, rules)
     table.insert(len(table.columns), "rules_version", rules.version)
     buffer = io.StringIO()
     table.to_csv(buffer, index=False)
@@ -64,6 +66,6 @@ def _from_dataset(root: Path, out_csv: Path, rules, overlays_dir: Path | None) -
         crops = {m: ds.crops(m) for m in ("xray", "micrograph")}
         # replaced as a whole; an existing folder is only replaced if mawis made it
         with atomic_dir(Path(overlays_dir), overwrite=True, marker=OVERLAY_MARKER) as tmp:
-            count = write_overlays(ds.images, crops, tmp)
+            count = write_overlays(images, crops, tmp)
             (tmp / OVERLAY_MARKER).write_text("overlays written by mawis measure\n")
     return MeasureResult(table, out_csv, count)

@@ -66,6 +66,19 @@ def measurement_frame(rows: list[dict], index) -> pd.DataFrame:
     return typed
 
 
+def measure_dataset(images: pd.DataFrame, crops: dict[str, np.ndarray], settings: MeasureSettings = MeasureSettings(),
+                    progress=None) -> pd.DataFrame:
+    """The image table with its measurement columns (re)computed from the stored crops."""
+    rows = []
+    for done, (_, row) in enumerate(images.iterrows(), start=1):
+        crop = crops[row["modality"]][int(row["crop_index"])]
+        rows.append(measure_crop(row["modality"], crop, float(row["canonical_pixel_size_um"]), settings))
+        if progress is not None:
+            progress("measure", done, len(images))
+    measured = measurement_frame(rows, images.index)
+    return pd.concat([images.drop(columns=[c for c in measured.columns if c in images.columns]), measured], axis=1)
+
+
 def joint_table(images: pd.DataFrame, rules: RuleSet) -> pd.DataFrame:
     """One row per joint: void metrics of its earliest measurable X-ray (as reflowed), crack
     metrics of its latest measurable micrograph, and the acceptance verdict."""

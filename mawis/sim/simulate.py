@@ -197,21 +197,23 @@ def _render_xray_task(task: _ImageTask, machine: Machine, seed: int, batch_dir: 
     for joint, image_id in zip(task.joints, task.image_ids):
         if joint is None:  # empty panel position: bare board
             rng = _rng(seed, _XRAY, 10**9, task.cycles)
-            signal, labels = render_xray(_empty_joint(), _bare_scene(), station, rng)
-            tiles.append(signal)
+            tiles.append(render_xray(_empty_joint(), _bare_scene(), station, rng).signal)
             continue
         rng = _rng(seed, _XRAY, joint.index, task.cycles)
-        signal, labels = render_xray(joint.geometry, joint.scene, station, rng)
+        render = render_xray(joint.geometry, joint.scene, station, rng)
+        signal, labels = render.signal, render.labels
         tiles.append(signal)
         left, right = joint.history.lengths_at(task.cycles)
-        mask_rel = f"masks/xray/{image_id}.png"
+        mask_rel, fine_rel = f"masks/xray/{image_id}.png", f"masks/xray_fine/{image_id}.png"
         write_image(truth_dir / mask_rel, _mask_image(labels, XRAY_MASK_VALUES))
+        write_image(truth_dir / fine_rel, _mask_image(render.fine_labels, XRAY_MASK_VALUES))
         rows.append({
             "image_id": image_id, "joint_id": joint.joint_id, "modality": "xray", "cycles": task.cycles,
             "path": task.rel_path, "tile": len(tiles) - 1, "tile_size": signal.shape[0],
             "crack_fraction": float((left + right) / joint.history.width_um),
             "crack_left_um": float(left), "crack_right_um": float(right),
             "mask_path": mask_rel,
+            "fine_mask_path": fine_rel, "fine_mask_pixel_um": render.fine_step_um,
             "void_fraction_pixels": float((labels == 2).sum() / max((labels > 0).sum(), 1)),
         })
     image = _assemble_panel(tiles, station.panel_rows, station.panel_cols) if len(tiles) > 1 else tiles[0]

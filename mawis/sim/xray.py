@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -145,19 +146,30 @@ def _pose_matrix(pose: Pose, src_origin_um: float, fine_step: float, size_fine: 
     return np.hstack([rot[:, :2], offset[:, None]])
 
 
+class XrayRender(NamedTuple):
+    """One rendered joint image and its truth.
+
+    ``signal``: float32 in [0, 1] after the station's gain, offset and gamma (quantise
+    with :func:`quantise`). ``labels``: uint8, 0 = outside the solder, 1 = solder,
+    2 = void, on the detector grid. ``fine_labels``: the same on the render grid,
+    ``fine_step_um`` per pixel (an integer subdivision of the detector pixel), so
+    that validation is not limited by the detector's own pixelation.
+    """
+
+    signal: np.ndarray
+    labels: np.ndarray
+    fine_labels: np.ndarray
+    fine_step_um: float
+
+
 def render_xray(
     geom: JointGeometry,
     scene: XrayScene,
     station: XrayStation,
     rng: np.random.Generator,
     pose: Pose | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Render one joint.
-
-    Returns ``(signal, labels)``: ``signal`` float32 in [0, 1] after the station's
-    gain, offset and gamma (quantise with :func:`quantise`); ``labels`` uint8 with
-    0 = outside the solder, 1 = solder, 2 = void, on the same pixel grid.
-    """
+) -> XrayRender:
+    """Render one joint as ``station`` records it."""
     pose = pose or sample_pose(rng)
     size = int(round(station.fov_um / station.pixel_size_um))
     factor = max(1, int(math.ceil(station.pixel_size_um / FINE_STEP_TARGET_UM)))
@@ -179,8 +191,8 @@ def render_xray(
     detected = cv2.GaussianBlur(counts / station.photons, (0, 0), station.detector_blur_px)
     gain = station.gain * rng.uniform(0.97, 1.03)
     signal = station.offset + gain * np.clip(detected, 0.0, None) ** station.gamma
-    labels = _labels(solder, voids, matrix, size_fine, size)
-    return np.clip(signal, 0.0, 1.0).astype(np.float32), labels
+    labels, fine_labels = _labels(solder, voids, matrix, size_fine, size)
+    return XrayRender(np.clip(signal, 0.0, 1.0).astype(np.float32), labels, fine_labels, fine_step)
 
 
 def _vignetting(size: int, strength: float, rng: np.random.Generator) -> np.ndarray:
@@ -190,14 +202,17 @@ def _vignetting(size: int, strength: float, rng: np.random.Generator) -> np.ndar
     return 1.0 - strength * r2
 
 
-def _labels(solder, voids, matrix, size_fine: int, size: int) -> np.ndarray:
-    cover = []
-    for mask in (solder, voids):
-        warped = _warp(mask.astype(np.float32), matrix, size_fine)
-        cover.append(cv2.resize(warped, (size, size), interpolation=cv2.INTER_AREA))
-    labels = np.zeros((size, size), dtype=np.uint8)
-    labels[cover[0] >= 0.5] = LABEL_SOLDER
-    labels[(cover[1] >= 0.5) & (cover[0] >= 0.5)] = LABEL_VOID
+def _labels(solder, voids, matrix, size_fine: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Label images on the detector grid and on the fine render grid (coverage >= 1/2)."""
+    fine = [_warp(mask.astype(np.float32), matrix, size_fine) for mask in (solder, voids)]
+    coarse = [cv2.resize(cover, (size, size), interpolation=cv2.INTER_AREA) for cover in fine]
+    return _label_image(*coarse), _label_image(*fine)
+
+
+def _label_image(solder_cover: np.ndarray, void_cover: np.ndarray) -> np.ndarray:
+    labels = np.zeros(solder_cover.shape, dtype=np.uint8)
+    labels[solder_cover >= 0.5] = LABEL_SOLDER
+    labels[(void_cover >= 0.5) & (solder_cover >= 0.5)] = LABEL_VOID
     return labels
 
 
