@@ -7,6 +7,7 @@ Every command reports bad input as one line on stderr and exits non-zero:
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from contextlib import contextmanager
@@ -183,6 +184,63 @@ def measure(
     if overlays is not None:
         lines.append(f"overlays  {result.overlays} PNG files in {overlays}")
     console.print("\n".join(lines), markup=False, highlight=False)
+
+
+@app.command()
+def pretrain(
+    dataset: Path = typer.Argument(..., help="Data set folder from `mawis ingest` (labels are not used for training)."),
+    method: str = typer.Option("simclr", "--method", help="simclr, moco (v2) or byol."),
+    modality: str = typer.Option("xray", "--modality", help="Which crops to learn from: xray or micrograph."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs [default: 20]."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per step [default: 128 on CPU, "
+                                                                         "256 on GPU]."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", help="small or resnet18 [default: small on CPU, "
+                                                                   "resnet18 on GPU]."),
+    out: Path = typer.Option(Path("models/encoder"), "--out", "-o", help="Model folder to create."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last epoch checkpoint."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file with training, augmentation and method "
+                                                                  "settings (see mawis/ssl/config.py)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed [default: 0]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the model folder if it exists."),
+) -> None:
+    """Pretrain an encoder on unlabeled joint images with SimCLR, MoCo v2 or BYOL; a regression
+    probe reports after each epoch how well the embedding predicts log lifetime."""
+    from dataclasses import replace
+
+    from .ssl.config import load_pretrain_config
+    from .ssl.train import pretrain as run_pretrain
+
+    cfg = load_pretrain_config(config)
+    options = {"method": method, "modality": modality, "device": device, "epochs": epochs,
+               "batch_size": batch_size, "encoder": encoder, "seed": seed}
+    cfg = replace(cfg, **{k: v for k, v in options.items() if v is not None})
+    cfg.validate()
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports for all
+        run_pretrain(dataset, out, cfg, resume=resume, overwrite=overwrite)
+        return
+    with _progress_bar() as progress:
+        result = run_pretrain(dataset, out, cfg, resume=resume, overwrite=overwrite, log=_print_epoch, progress=progress)
+    final, first = result.history[-1], result.history[0]
+    probe = (f"ridge R² {final['ridge_r2']:.3f} (random weights {first['ridge_r2']:.3f}), kNN R² {final['knn_r2']:.3f}"
+             if "ridge_r2" in final and "ridge_r2" in first
+             else "none: the data set has too few joints with an observed failure")
+    console.print(f"model     {result.out_dir}\nprobe     {probe}", markup=False, highlight=False)
+
+
+def _print_epoch(record: dict) -> None:
+    if record.get("event") == "resumed":
+        console.print(f"resumed after epoch {record['epoch']}", markup=False, highlight=False)
+        return
+    parts = [f"epoch {record['epoch']:>3}"]
+    if "loss" in record:
+        parts.append(f"loss {record['loss']:.4f}  {record['images_per_s']:.0f} img/s")
+    else:
+        parts.append("random weights")
+    if "ridge_r2" in record:
+        parts.append(f"probe R² ridge {record['ridge_r2']:.3f} kNN {record['knn_r2']:.3f} "
+                     f"(MAE {record['ridge_mae']:.3f} ln cycles)")
+    console.print("  ".join(parts), markup=False, highlight=False)
 
 
 @app.command("contact-sheet")

@@ -1,0 +1,229 @@
+"""The pretraining loop: two augmented views per image, one method, checkpoints every epoch.
+
+Labels are never read for training; they are only used by the regression probe
+that reports, every few epochs, how well the current embedding predicts log
+lifetime on held-out boards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from ..atomic import atomic_write_bytes, check_writable_target
+from ..errors import MawisError, UsageError
+from ..ingest.dataset import load_dataset
+from . import distributed as dist
+from .augment import BatchAugment, two_views
+from .config import PretrainConfig
+from .data import BatchFeeder, InputSpec, dataset_fingerprint, load_inputs, modality_rows
+from .methods import build_method
+from .model_io import MODEL_FILE, save_encoder
+from .probe import embed, probe_set, regression_probe
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class PretrainResult:
+    out_dir: Path
+    history: list[dict]
+    epochs_run: int          # epochs trained by this call (less than the total after --resume)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available here; use --device cpu or auto")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and dist.active():
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device(name)
+
+
+def work_dir_for(out_dir: Path) -> Path:
+    """Where checkpoints of an unfinished run live (beside the output, hidden)."""
+    return out_dir.absolute().parent / f".{out_dir.name}.pretrain-work"
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up, then cosine decay to zero."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def optimisation_step(model, method, optimizer, view1: torch.Tensor, view2: torch.Tensor, progress: float) -> torch.Tensor:
+    """One step on two views; on CUDA in bf16 autocast with channels_last. ``model`` is
+    ``method`` or its DDP wrapper; ``progress`` (0..1) drives momentum schedules."""
+    cuda = view1.device.type == "cuda"
+    if cuda:
+        view1 = view1.contiguous(memory_format=torch.channels_last)
+        view2 = view2.contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext():
+        loss = model(view1, view2)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    method.after_step(progress)
+    return loss.detach()
+
+
+def _run_identity(cfg: PretrainConfig, spec: InputSpec, fingerprint: str) -> dict:
+    return {"method": cfg.method, "encoder": cfg.encoder, "input_transform": cfg.input_transform,
+            "input": [spec.modality, spec.height, spec.width],
+            "dataset_fingerprint": fingerprint, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "seed": cfg.seed}
+
+
+def _save_checkpoint(work: Path, state: dict) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(work / CHECKPOINT, buffer.getvalue())
+
+
+def _load_checkpoint(work: Path, identity: dict) -> dict | None:
+    path = work / CHECKPOINT
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a damaged checkpoint must not crash with a traceback
+        raise MawisError(f"{path}: cannot read the checkpoint ({type(exc).__name__}); delete {work} and start again") from None
+    if json.loads(state["identity"]) != identity:
+        raise MawisError(f"{path}: the checkpoint is from a run with other settings or data; "
+                         f"run without --resume (or with the same settings) or delete {work}")
+    return state
+
+
+class _Trainer:
+    def __init__(self, dataset_dir: Path, out_dir: Path, cfg: PretrainConfig, log, progress):
+        self.log, self.progress = log or (lambda _record: None), progress
+        self.device = resolve_device(cfg.device)
+        self.distributed = dist.init_from_env(self.device)
+        self.device = resolve_device(cfg.device)
+        self.cfg = cfg.resolved(self.device.type)
+        self.ds = load_dataset(dataset_dir)
+        self.out_dir, self.work = Path(out_dir), work_dir_for(Path(out_dir))
+        self.spec = InputSpec.for_dataset(self.ds, self.cfg.modality, self.cfg.input_scale)
+        rows = modality_rows(self.ds, self.cfg.modality)
+        if len(rows) < 2 * dist.world_size():
+            raise MawisError(f"{dataset_dir}: only {len(rows)} {self.cfg.modality} images; pretraining needs more")
+        self.inputs = load_inputs(self.ds, self.spec, rows)
+        self.fingerprint = dataset_fingerprint(self.ds, self.cfg.modality)
+        self.batch = min(self.cfg.batch_size, len(self.inputs) // dist.world_size())
+        self.probe = probe_set(self.ds, self.cfg.modality, self.cfg.probe)
+        self.probe_inputs = load_inputs(self.ds, self.spec, self.probe.rows) if self.probe else None
+
+    def build(self):
+        torch.manual_seed(self.cfg.seed)
+        method = build_method(self.cfg.method, self.cfg.encoder, self.cfg.method_config,
+                              self.cfg.input_transform).to(self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels
+            method = method.to(memory_format=torch.channels_last)
+        if self.distributed and self.device.type == "cuda":
+            method = torch.nn.SyncBatchNorm.convert_sync_batchnorm(method)
+        self.method = method
+        self.model = DistributedDataParallel(method, device_ids=[self.device.index] if self.device.type == "cuda"
+                                             else None) if self.distributed else method
+        params = [p for p in method.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        self.augment = BatchAugment(self.cfg.augment)
+        self.feed = BatchFeeder(self.inputs, self.batch, self.device)
+        self.generator = torch.Generator().manual_seed(self.cfg.seed * 1009 + dist.rank())
+
+    def steps_per_epoch(self) -> int:
+        return max(1, len(self.inputs) // dist.world_size() // self.batch)
+
+    def run_probe(self, epoch: int) -> dict:
+        if self.probe is None or dist.rank() != 0:
+            return {}
+        features = embed(self.method.encoder, self.probe_inputs, self.device)
+        return regression_probe(features, self.probe.log_life, self.probe.train, self.probe.test,
+                                self.cfg.probe.neighbours)
+
+    def train_epoch(self, epoch: int) -> dict:
+        steps, total = self.steps_per_epoch(), self.steps_per_epoch() * self.cfg.epochs
+        warmup = int(self.cfg.warmup_epochs * steps)
+        order = torch.randperm(len(self.inputs), generator=torch.Generator().manual_seed(self.cfg.seed * 7919 + epoch))
+        order = order[dist.rank()::dist.world_size()]
+        self.model.train()
+        losses, start, seen = [], time.perf_counter(), 0
+        for i in range(steps):
+            step = epoch * steps + i
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.cfg.lr * lr_factor(step, total, warmup)
+            x = self.feed(order[i * self.batch:(i + 1) * self.batch])
+            view1, view2 = two_views(x, self.augment, self.generator)
+            loss = optimisation_step(self.model, self.method, self.optimizer, view1, view2, (step + 1) / total)
+            losses.append(loss)
+            seen += len(x)
+            if self.progress is not None:
+                self.progress("pretrain", step + 1, total)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - start
+        loss = float(torch.stack(losses).float().mean())
+        if not math.isfinite(loss):
+            raise MawisError(f"the {self.cfg.method} loss became {loss} in epoch {epoch + 1}; lower --lr "
+                             "or the augmentation strength")
+        return {"epoch": epoch + 1, "loss": dist.all_reduce_mean(loss, self.device),
+                "images_per_s": seen * dist.world_size() / max(elapsed, 1e-9), "seconds": elapsed}
+
+    def state(self, epoch: int, history: list[dict], identity: dict) -> dict:
+        return {"identity": json.dumps(identity), "epoch": epoch, "history": json.dumps(history),
+                "model": self.method.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state()}
+
+
+def pretrain(dataset_dir: Path, out_dir: Path, cfg: PretrainConfig = PretrainConfig(), *, resume: bool = False,
+             overwrite: bool = False, log=None, progress=None) -> PretrainResult:
+    """Pretrain an encoder on ``dataset_dir``'s crops and save it to ``out_dir``."""
+    cfg.validate()
+    out_dir = Path(out_dir)
+    if dist.rank() == 0:
+        check_writable_target(out_dir, overwrite, marker=MODEL_FILE)
+    t = _Trainer(dataset_dir, out_dir, cfg, log, progress)
+    t.build()
+    identity = _run_identity(t.cfg, t.spec, t.fingerprint)
+    state = _load_checkpoint(t.work, identity) if resume else None
+    start_epoch, history = 0, []
+    if state is not None:
+        t.method.load_state_dict(state["model"])
+        t.optimizer.load_state_dict(state["optimizer"])
+        t.generator.set_state(state["generator"])
+        start_epoch, history = int(state["epoch"]), json.loads(state["history"])
+        t.log({"event": "resumed", "epoch": start_epoch})
+    elif dist.rank() == 0:
+        shutil.rmtree(t.work, ignore_errors=True)
+        t.work.mkdir(parents=True)
+        record = {"epoch": 0, **t.run_probe(0)}  # random weights: the baseline the probe should beat
+        history.append(record)
+        t.log(record)
+    for epoch in range(start_epoch, t.cfg.epochs):
+        record = t.train_epoch(epoch)
+        last = epoch + 1 == t.cfg.epochs
+        if last or (epoch + 1) % t.cfg.probe.every_epochs == 0:
+            record.update(t.run_probe(epoch + 1))
+        history.append(record)
+        t.log(record)
+        if dist.rank() == 0:
+            _save_checkpoint(t.work, t.state(epoch + 1, history, identity))
+        if t.distributed:
+            torch.distributed.barrier()
+    if dist.rank() == 0:
+        save_encoder(out_dir, t.method.encoder, config=t.cfg, spec=t.spec, dataset_dir=Path(dataset_dir),
+                     fingerprint=t.fingerprint, history=history, overwrite=overwrite)
+        shutil.rmtree(t.work, ignore_errors=True)
+    if t.distributed:
+        torch.distributed.barrier()
+    return PretrainResult(out_dir, history, t.cfg.epochs - start_epoch)
