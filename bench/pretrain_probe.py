@@ -30,9 +30,11 @@ from mawis.ssl.train import pretrain, resolve_device
 
 def _row(method: str, cfg: PretrainConfig, history: list[dict], seconds: float) -> str:
     first, last = history[0], history[-1]
+    if "ridge_r2" not in first:
+        raise SystemExit("the simulated campaign gave too few failed joints for the probe; use more --joints")
     best = max(h["ridge_r2"] for h in history[1:])
     speed = sum(h["images_per_s"] for h in history[1:]) / (len(history) - 1)
-    return (f"| {method} | {cfg.encoder or 'auto'} | {cfg.epochs} | {speed:.0f} | {first['ridge_r2']:.3f} | "
+    return (f"| {method} | {cfg.encoder} | {cfg.epochs} | {speed:.0f} | {first['ridge_r2']:.3f} | "
             f"{last['ridge_r2']:.3f} | {best:.3f} | {first['knn_r2']:.3f} | {last['knn_r2']:.3f} | {seconds:.0f} |")
 
 

@@ -265,8 +265,13 @@ def _raise_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _interrupted(code: int) -> int:
-    console.print("interrupted; no partial output was left behind", markup=False)
+def _interrupted(code: int, argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if "pretrain" in args:  # its checkpoint is kept on purpose
+        console.print("interrupted; no model folder was written, the last finished epoch's checkpoint is kept: "
+                      "continue with --resume", markup=False)
+    else:
+        console.print("interrupted; no partial output was left behind", markup=False)
     return code
 
 
@@ -281,10 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        return _interrupted(130)
+        return _interrupted(130, argv)
     except SystemExit as exc:
         if exc.code == 143:
-            return _interrupted(143)
+            return _interrupted(143, argv)
         raise
     except typer.TyperException as exc:  # usage errors from the argument parser
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `mawis`: show the help
@@ -296,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                       soft_wrap=True)
         return 2
     if code == 130:  # typer turns Ctrl-C inside a command into a return value
-        return _interrupted(130)
+        return _interrupted(130, argv)
     return int(code or 0)
 
 

@@ -50,6 +50,17 @@ def test_pretraining_beats_random_weights_in_the_ridge_probe(campaign, tmp_path,
     assert final_r2 > random_r2 + 0.02, f"{method}: ridge R² {random_r2:.3f} (random) -> {final_r2:.3f}; curve {curve}"
 
 
+def test_byol_predictor_learns_faster_than_the_rest():
+    from mawis.ssl.methods import build_method
+
+    byol = build_method("byol", "small")
+    rest, predictor = byol.param_groups()
+    assert {id(p) for p in predictor["params"]} == {id(p) for p in byol.predictor.parameters()}
+    assert predictor["lr_scale"] == 10.0 and "lr_scale" not in rest
+    frozen = {id(p) for p in byol.target_encoder.parameters()}
+    assert not frozen & {id(p) for p in rest["params"]}, "the EMA target is not optimised"
+
+
 def test_model_folder_holds_what_built_it(small_dataset, tmp_path):
     out = tmp_path / "enc"
     result = pretrain(small_dataset, out, PretrainConfig(epochs=2, batch_size=16, device="cpu"))

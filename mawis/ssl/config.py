@@ -71,11 +71,37 @@ class PretrainConfig:
             raise UsageError("batch_size must be at least 2 (contrastive losses compare samples)")
         if not 0.0 <= self.input_scale <= 4.0:
             raise UsageError(f"input_scale must lie in (0, 4] or be 0 for the default (got {self.input_scale})")
-        if not self.lr > 0:
-            raise UsageError(f"lr must be positive (got {self.lr})")
+        _check(self.lr, "lr", 0.0, 10.0, low_open=True)
+        _check(self.weight_decay, "weight_decay", 0.0, 1.0)
+        _check(self.warmup_epochs, "warmup_epochs", 0.0, 1e4)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise UsageError(f"seed must be a non-negative integer (got {self.seed!r})")
+        m, p = self.method_config, self.probe
+        _check(m.temperature, "[method_config] temperature", 0.0, 10.0, low_open=True)
+        _check(m.moco_momentum, "[method_config] moco_momentum", 0.0, 1.0)
+        _check(m.byol_momentum, "[method_config] byol_momentum", 0.0, 1.0)
+        _check(m.predictor_lr_scale, "[method_config] predictor_lr_scale", 0.0, 1000.0, low_open=True)
+        for name in ("projection_hidden", "projection_dim", "moco_queue", "byol_predictor_hidden"):
+            _check_int(getattr(m, name), f"[method_config] {name}", 1)
+        _check_int(p.every_epochs, "[probe] every_epochs", 1)
+        _check_int(p.neighbours, "[probe] neighbours", 1)
+        _check_int(p.min_joints, "[probe] min_joints", 4)
+        _check(p.test_share, "[probe] test_share", 0.05, 0.95)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _check(value, name: str, low: float, high: float, low_open: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        (low < value if low_open else low <= value) and value <= high
+    if not ok:
+        raise UsageError(f"{name} must be a number in {'(' if low_open else '['}{low:g}, {high:g}] (got {value!r})")
+
+
+def _check_int(value, name: str, low: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise UsageError(f"{name} must be an integer >= {low} (got {value!r})")
 
 
 def _sub(cls, data: dict, section: str):

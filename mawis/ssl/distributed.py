@@ -28,6 +28,8 @@ def init_from_env(device: torch.device) -> bool:
     """Join the process group when launched by torchrun; returns whether this is a distributed run."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or td.is_initialized():
         return active()
+    if device.type == "cuda":  # one GPU per process, as torchrun numbers them on each node
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     td.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return active()
 

@@ -32,6 +32,7 @@ class MethodConfig:
     moco_queue: int = 4096          # negatives kept from earlier batches
     byol_momentum: float = 0.99     # target EMA at the start; raised to 1 on a cosine schedule
     byol_predictor_hidden: int = 512
+    predictor_lr_scale: float = 10.0  # BYOL predictor learning rate, relative to the base rate
 
 
 @torch.no_grad()
@@ -41,6 +42,10 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
         t.mul_(momentum).add_(o.detach(), alpha=1.0 - momentum)
     for t, o in zip(target.buffers(), online.buffers()):
         t.copy_(o)
+
+
+def _trainable(module: nn.Module) -> list[nn.Parameter]:
+    return [p for p in module.parameters() if p.requires_grad]
 
 
 def _frozen_copy(module: nn.Module) -> nn.Module:
@@ -58,9 +63,13 @@ class SimCLR(nn.Module):
 
     def forward(self, view1: torch.Tensor, view2: torch.Tensor) -> torch.Tensor:
         z1, z2 = self.projector(self.encoder(view1)), self.projector(self.encoder(view2))
-        # other ranks' views are extra negatives (the gradient through them stays on their rank)
+        # other ranks' views are extra negatives, gathered without gradient: each rank's loss
+        # moves only its own embeddings (an approximation of the global-batch gradient)
         others = dist.gather_from_other_ranks(z1.detach()), dist.gather_from_other_ranks(z2.detach())
         return nt_xent_loss(z1, z2, self.cfg.temperature, negatives=others if others[0] is not None else None)
+
+    def param_groups(self) -> list[dict]:
+        return [{"params": _trainable(self)}]
 
     def after_step(self, progress: float) -> None:
         pass
@@ -86,6 +95,9 @@ class MoCo(nn.Module):
         loss = 0.5 * (queue_info_nce_loss(q1, k2, self.queue, t) + queue_info_nce_loss(q2, k1, self.queue, t))
         self.enqueue(torch.cat([k1, k2]))
         return loss
+
+    def param_groups(self) -> list[dict]:
+        return [{"params": _trainable(self)}]
 
     @torch.no_grad()
     def enqueue(self, keys: torch.Tensor) -> None:
@@ -118,6 +130,13 @@ class BYOL(nn.Module):
         p1 = self.predictor(self.projector(self.encoder(view1)))
         p2 = self.predictor(self.projector(self.encoder(view2)))
         return 0.5 * (byol_loss(p1, self._target(view2)) + byol_loss(p2, self._target(view1)))
+
+    def param_groups(self) -> list[dict]:
+        """The predictor learns at ``predictor_lr_scale`` times the base rate: it has to keep up
+        with the slowly moving target for the online network to learn (as in SimSiam/BYOL practice)."""
+        predictor = set(map(id, self.predictor.parameters()))
+        rest = [p for p in _trainable(self) if id(p) not in predictor]
+        return [{"params": rest}, {"params": list(self.predictor.parameters()), "lr_scale": self.cfg.predictor_lr_scale}]
 
     def momentum(self, progress: float) -> float:
         """BYOL's schedule: tau = 1 - (1 - tau_base) (cos(pi * progress) + 1) / 2."""

@@ -3,7 +3,8 @@
 During pretraining this answers "is it helping?" without waiting for the lifetime
 head. Joints with an observed failure give the targets (censored joints only give a
 lower bound; the censoring-aware model comes with ``mawis train``). Train and test
-joints never share a board, so neighbouring joints of one board cannot leak.
+joints never share a board (with fewer than 4 boards the split is by joint, and the
+probe's records say so). Pretraining sees the test boards' images, never their labels.
 """
 
 from __future__ import annotations
@@ -38,24 +39,27 @@ class ProbeSet:
     log_life: np.ndarray         # ln(cycles to failure)
     train: np.ndarray            # boolean masks over rows
     test: np.ndarray
+    split_by: str                # "board", or "joint" when the data set has fewer than 4 boards
 
 
 def probe_set(ds: Dataset, modality: str, cfg: ProbeConfig) -> ProbeSet | None:
     """Earliest image of each joint with an observed failure, split by board (or joint)."""
     labels = ds.labels[~ds.labels["censored"].astype(bool)]
+    labels = labels[np.isfinite(labels["cycles_to_failure"]) & (labels["cycles_to_failure"] > 0)]
     rows = ds.images[(ds.images["modality"] == modality) & ds.images["joint_id"].isin(labels["joint_id"])]
     rows = rows.sort_values(["joint_id", "cycles"]).drop_duplicates("joint_id")
     if len(rows) < cfg.min_joints:
         return None
     life = rows["joint_id"].map(labels.set_index("joint_id")["cycles_to_failure"]).to_numpy(dtype=float)
-    groups = rows["board_id"].fillna(rows["joint_id"]) if "board_id" in rows else rows["joint_id"]
-    if groups.nunique() < 4:
-        groups = rows["joint_id"]
+    groups, split_by = (rows["board_id"].fillna(rows["joint_id"]), "board") if "board_id" in rows \
+        else (rows["joint_id"], "joint")
+    if groups.nunique() < 4:  # too few boards to hold some out: joints of one board may then be on both sides
+        groups, split_by = rows["joint_id"], "joint"
     split = GroupShuffleSplit(n_splits=1, test_size=cfg.test_share, random_state=cfg.seed)
     train_idx, _ = next(split.split(rows, groups=groups.to_numpy()))
     train = np.zeros(len(rows), dtype=bool)
     train[train_idx] = True
-    return ProbeSet(rows.reset_index(drop=True), np.log(life), train, ~train)
+    return ProbeSet(rows.reset_index(drop=True), np.log(life), train, ~train, split_by)
 
 
 @torch.no_grad()

@@ -13,7 +13,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -78,16 +78,21 @@ def optimisation_step(model, method, optimizer, view1: torch.Tensor, view2: torc
     return loss.detach()
 
 
-def _run_identity(cfg: PretrainConfig, spec: InputSpec, fingerprint: str) -> dict:
-    return {"method": cfg.method, "encoder": cfg.encoder, "input_transform": cfg.input_transform,
-            "input": [spec.modality, spec.height, spec.width],
-            "dataset_fingerprint": fingerprint, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "seed": cfg.seed}
+def _run_identity(cfg: PretrainConfig, spec: InputSpec, fingerprint: str, batch: int) -> dict:
+    """What must match for a checkpoint to continue this run (everything but device and probe)."""
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in ("device", "probe")}
+    return json.loads(json.dumps({**settings, "input": [spec.modality, spec.height, spec.width],
+                                  "dataset_fingerprint": fingerprint, "batch_per_rank": batch,
+                                  "world_size": dist.world_size()}))
 
 
 def _save_checkpoint(work: Path, state: dict) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    atomic_write_bytes(work / CHECKPOINT, buffer.getvalue())
+    try:
+        atomic_write_bytes(work / CHECKPOINT, buffer.getvalue())
+    except OSError as exc:
+        raise MawisError(f"cannot write the checkpoint in {work}: {exc.strerror or exc}") from None
 
 
 def _load_checkpoint(work: Path, identity: dict) -> dict | None:
@@ -113,14 +118,21 @@ class _Trainer:
         self.cfg = cfg.resolved(self.device.type)
         self.ds = load_dataset(dataset_dir)
         self.out_dir, self.work = Path(out_dir), work_dir_for(Path(out_dir))
-        self.spec = InputSpec.for_dataset(self.ds, self.cfg.modality, self.cfg.input_scale)
         rows = modality_rows(self.ds, self.cfg.modality)
         if len(rows) < 2 * dist.world_size():
             raise MawisError(f"{dataset_dir}: only {len(rows)} {self.cfg.modality} images; pretraining needs more")
-        self.inputs = load_inputs(self.ds, self.spec, rows)
+        try:
+            self.spec = InputSpec.for_dataset(self.ds, self.cfg.modality, self.cfg.input_scale)
+            self.inputs = load_inputs(self.ds, self.spec, rows)
+        except (OSError, ValueError, KeyError, IndexError) as exc:
+            raise MawisError(f"{dataset_dir}: the data set is damaged or incomplete ({type(exc).__name__}: {exc}); "
+                             "run `mawis ingest` again") from None
         self.fingerprint = dataset_fingerprint(self.ds, self.cfg.modality)
         self.batch = min(self.cfg.batch_size, len(self.inputs) // dist.world_size())
         self.probe = probe_set(self.ds, self.cfg.modality, self.cfg.probe)
+        # a queue longer than the data set would hold stale keys of the anchor's own image
+        queue = min(self.cfg.method_config.moco_queue, max(self.batch, len(self.inputs) - self.batch))
+        self.cfg = replace(self.cfg, method_config=replace(self.cfg.method_config, moco_queue=queue))
         self.probe_inputs = load_inputs(self.ds, self.spec, self.probe.rows) if self.probe else None
 
     def build(self):
@@ -135,33 +147,35 @@ class _Trainer:
         self.method = method
         self.model = DistributedDataParallel(method, device_ids=[self.device.index] if self.device.type == "cuda"
                                              else None) if self.distributed else method
-        params = [p for p in method.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        self.optimizer = torch.optim.AdamW(method.param_groups(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         self.augment = BatchAugment(self.cfg.augment)
         self.feed = BatchFeeder(self.inputs, self.batch, self.device)
-        self.generator = torch.Generator().manual_seed(self.cfg.seed * 1009 + dist.rank())
+        self.generator = torch.Generator()
 
     def steps_per_epoch(self) -> int:
         return max(1, len(self.inputs) // dist.world_size() // self.batch)
 
-    def run_probe(self, epoch: int) -> dict:
+    def run_probe(self) -> dict:
         if self.probe is None or dist.rank() != 0:
             return {}
         features = embed(self.method.encoder, self.probe_inputs, self.device)
-        return regression_probe(features, self.probe.log_life, self.probe.train, self.probe.test,
-                                self.cfg.probe.neighbours)
+        return {**regression_probe(features, self.probe.log_life, self.probe.train, self.probe.test,
+                                   self.cfg.probe.neighbours), "probe_split": self.probe.split_by}
 
     def train_epoch(self, epoch: int) -> dict:
         steps, total = self.steps_per_epoch(), self.steps_per_epoch() * self.cfg.epochs
-        warmup = int(self.cfg.warmup_epochs * steps)
+        warmup = min(int(self.cfg.warmup_epochs * steps), total // 2)
         order = torch.randperm(len(self.inputs), generator=torch.Generator().manual_seed(self.cfg.seed * 7919 + epoch))
+        # each (seed, rank, epoch) has its own augmentation stream: a resumed run draws what the
+        # uninterrupted one would have, on every rank
+        self.generator.manual_seed((self.cfg.seed * 1_000_003 + dist.rank()) * 10_007 + epoch)
         order = order[dist.rank()::dist.world_size()]
         self.model.train()
         losses, start, seen = [], time.perf_counter(), 0
         for i in range(steps):
             step = epoch * steps + i
             for group in self.optimizer.param_groups:
-                group["lr"] = self.cfg.lr * lr_factor(step, total, warmup)
+                group["lr"] = self.cfg.lr * group.get("lr_scale", 1.0) * lr_factor(step, total, warmup)
             x = self.feed(order[i * self.batch:(i + 1) * self.batch])
             view1, view2 = two_views(x, self.augment, self.generator)
             loss = optimisation_step(self.model, self.method, self.optimizer, view1, view2, (step + 1) / total)
@@ -172,17 +186,16 @@ class _Trainer:
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         elapsed = time.perf_counter() - start
-        loss = float(torch.stack(losses).float().mean())
+        loss = dist.all_reduce_mean(float(torch.stack(losses).float().mean()), self.device)
         if not math.isfinite(loss):
-            raise MawisError(f"the {self.cfg.method} loss became {loss} in epoch {epoch + 1}; lower --lr "
+            raise MawisError(f"the {self.cfg.method} loss became {loss} in epoch {epoch + 1}; lower lr in --config "
                              "or the augmentation strength")
-        return {"epoch": epoch + 1, "loss": dist.all_reduce_mean(loss, self.device),
+        return {"epoch": epoch + 1, "loss": loss,
                 "images_per_s": seen * dist.world_size() / max(elapsed, 1e-9), "seconds": elapsed}
 
     def state(self, epoch: int, history: list[dict], identity: dict) -> dict:
         return {"identity": json.dumps(identity), "epoch": epoch, "history": json.dumps(history),
-                "model": self.method.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "generator": self.generator.get_state()}
+                "model": self.method.state_dict(), "optimizer": self.optimizer.state_dict()}
 
 
 def pretrain(dataset_dir: Path, out_dir: Path, cfg: PretrainConfig = PretrainConfig(), *, resume: bool = False,
@@ -194,26 +207,29 @@ def pretrain(dataset_dir: Path, out_dir: Path, cfg: PretrainConfig = PretrainCon
         check_writable_target(out_dir, overwrite, marker=MODEL_FILE)
     t = _Trainer(dataset_dir, out_dir, cfg, log, progress)
     t.build()
-    identity = _run_identity(t.cfg, t.spec, t.fingerprint)
+    identity = _run_identity(t.cfg, t.spec, t.fingerprint, t.batch)
     state = _load_checkpoint(t.work, identity) if resume else None
     start_epoch, history = 0, []
     if state is not None:
         t.method.load_state_dict(state["model"])
         t.optimizer.load_state_dict(state["optimizer"])
-        t.generator.set_state(state["generator"])
         start_epoch, history = int(state["epoch"]), json.loads(state["history"])
         t.log({"event": "resumed", "epoch": start_epoch})
     elif dist.rank() == 0:
         shutil.rmtree(t.work, ignore_errors=True)
         t.work.mkdir(parents=True)
-        record = {"epoch": 0, **t.run_probe(0)}  # random weights: the baseline the probe should beat
+        record = {"epoch": 0, **t.run_probe()}  # random weights: the baseline the probe should beat
         history.append(record)
         t.log(record)
     for epoch in range(start_epoch, t.cfg.epochs):
-        record = t.train_epoch(epoch)
+        try:
+            record = t.train_epoch(epoch)
+        except torch.cuda.OutOfMemoryError:
+            raise MawisError(f"out of GPU memory at {t.batch} images per step; lower --batch-size "
+                             "or use --encoder small") from None
         last = epoch + 1 == t.cfg.epochs
         if last or (epoch + 1) % t.cfg.probe.every_epochs == 0:
-            record.update(t.run_probe(epoch + 1))
+            record.update(t.run_probe())
         history.append(record)
         t.log(record)
         if dist.rank() == 0:
