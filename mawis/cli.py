@@ -240,7 +240,7 @@ def _print_epoch(record: dict) -> None:
     if "ridge_r2" in record:
         parts.append(f"probe R² ridge {record['ridge_r2']:.3f} kNN {record['knn_r2']:.3f} "
                      f"(MAE {record['ridge_mae']:.3f} ln cycles)")
-    console.print("  ".join(parts), markup=False, highlight=False)
+    console.print("  ".join(parts), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("contact-sheet")

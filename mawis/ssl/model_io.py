@@ -90,7 +90,7 @@ def _plot_curves(curves: pd.DataFrame, path: Path, method: str) -> None:
         if column in curves:
             probed = curves.dropna(subset=[column])
             ax_probe.plot(probed["epoch"], probed[column], marker="o", label=label)
-    ax_probe.set(xlabel="epoch (0 = random weights)", ylabel="R² of ln(cycles to failure), held-out boards",
+    ax_probe.set(xlabel="epoch (0 = random weights)", ylabel="R² of ln(cycles), held-out boards",
                  title="regression probe")
     if ax_probe.lines:
         ax_probe.legend(loc="best")
