@@ -51,10 +51,10 @@ def measure(source: Path, out_csv: Path, *, rules_path: Path | None = None, over
 
 def _from_dataset(root: Path, out_csv: Path, rules, overlays_dir: Path | None, progress=None) -> MeasureResult:
     ds = load_dataset(root)
-    images = ds.images
+    images, crops = ds.images, {m: ds.crops(m) for m in ("xray", "micrograph")}
     if "measure_status" not in images.columns or (images["measure_status"].fillna("") == "").all():
         # ingested with --no-measure: measure the stored crops now (the data set is left as it is)
-        images = measure_dataset(images, {m: ds.crops(m) for m in ("xray", "micrograph")}, progress=progress)
+        images = measure_dataset(images, crops, progress=progress)
     table = joint_table(images, rules)
     table.insert(len(table.columns), "rules_version", rules.version)
     buffer = io.StringIO()
@@ -63,7 +63,6 @@ def _from_dataset(root: Path, out_csv: Path, rules, overlays_dir: Path | None, p
     atomic_write_bytes(out_csv, buffer.getvalue().encode())
     count = 0
     if overlays_dir is not None:
-        crops = {m: ds.crops(m) for m in ("xray", "micrograph")}
         # replaced as a whole; an existing folder is only replaced if mawis made it
         with atomic_dir(Path(overlays_dir), overwrite=True, marker=OVERLAY_MARKER) as tmp:
             count = write_overlays(images, crops, tmp)

@@ -14,6 +14,7 @@ from torch import nn
 from torchvision.models import resnet18
 
 from ..errors import UsageError
+from .augment import border_fill
 
 ENCODERS = ("small", "resnet18")
 
@@ -69,9 +70,7 @@ class OpticalDepth(nn.Module):
         self.scale, self.eps = scale, eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        border = torch.cat([x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], dim=-1)
-        surround = border.flatten(1).median(dim=1).values.view(-1, 1, 1, 1)
-        depth = torch.log(surround + self.eps) - torch.log(x + self.eps)
+        depth = torch.log(border_fill(x, "median") + self.eps) - torch.log(x + self.eps)
         return depth.clamp(-2.0, 6.0) * self.scale
 
 

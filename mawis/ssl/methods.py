@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import UsageError
 from . import distributed as dist
 from .encoders import build_encoder
 from .heads import mlp_head
@@ -55,18 +56,13 @@ def _frozen_copy(module: nn.Module) -> nn.Module:
     return twin
 
 
-class SimCLR(nn.Module):
+class _Method(nn.Module):
+    """Encoder plus projector; by default one optimiser group and nothing to do after a step."""
+
     def __init__(self, encoder: nn.Module, cfg: MethodConfig):
         super().__init__()
         self.encoder, self.cfg = encoder, cfg
         self.projector = mlp_head(encoder.out_dim, cfg.projection_hidden, cfg.projection_dim)
-
-    def forward(self, view1: torch.Tensor, view2: torch.Tensor) -> torch.Tensor:
-        z1, z2 = self.projector(self.encoder(view1)), self.projector(self.encoder(view2))
-        # other ranks' views are extra negatives, gathered without gradient: each rank's loss
-        # moves only its own embeddings (an approximation of the global-batch gradient)
-        others = dist.gather_from_other_ranks(z1.detach()), dist.gather_from_other_ranks(z2.detach())
-        return nt_xent_loss(z1, z2, self.cfg.temperature, negatives=others if others[0] is not None else None)
 
     def param_groups(self) -> list[dict]:
         return [{"params": _trainable(self)}]
@@ -75,11 +71,18 @@ class SimCLR(nn.Module):
         pass
 
 
-class MoCo(nn.Module):
+class SimCLR(_Method):
+    def forward(self, view1: torch.Tensor, view2: torch.Tensor) -> torch.Tensor:
+        z1, z2 = self.projector(self.encoder(view1)), self.projector(self.encoder(view2))
+        # other ranks' views are extra negatives, gathered without gradient: each rank's loss
+        # moves only its own embeddings (an approximation of the global-batch gradient)
+        others = dist.gather_from_other_ranks(z1.detach()), dist.gather_from_other_ranks(z2.detach())
+        return nt_xent_loss(z1, z2, self.cfg.temperature, negatives=others if others[0] is not None else None)
+
+
+class MoCo(_Method):
     def __init__(self, encoder: nn.Module, cfg: MethodConfig):
-        super().__init__()
-        self.encoder, self.cfg = encoder, cfg
-        self.projector = mlp_head(encoder.out_dim, cfg.projection_hidden, cfg.projection_dim)
+        super().__init__(encoder, cfg)
         self.key_encoder, self.key_projector = _frozen_copy(self.encoder), _frozen_copy(self.projector)
         self.register_buffer("queue", nn.functional.normalize(torch.randn(cfg.moco_queue, cfg.projection_dim), dim=1))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
@@ -96,9 +99,6 @@ class MoCo(nn.Module):
         self.enqueue(torch.cat([k1, k2]))
         return loss
 
-    def param_groups(self) -> list[dict]:
-        return [{"params": _trainable(self)}]
-
     @torch.no_grad()
     def enqueue(self, keys: torch.Tensor) -> None:
         """Replace the oldest queue entries with ``keys`` (from all ranks), as a ring buffer."""
@@ -114,11 +114,9 @@ class MoCo(nn.Module):
         ema_update(self.key_projector, self.projector, self.cfg.moco_momentum)
 
 
-class BYOL(nn.Module):
+class BYOL(_Method):
     def __init__(self, encoder: nn.Module, cfg: MethodConfig):
-        super().__init__()
-        self.encoder, self.cfg = encoder, cfg
-        self.projector = mlp_head(encoder.out_dim, cfg.projection_hidden, cfg.projection_dim)
+        super().__init__(encoder, cfg)
         self.predictor = mlp_head(cfg.projection_dim, cfg.byol_predictor_hidden, cfg.projection_dim)
         self.target_encoder, self.target_projector = _frozen_copy(self.encoder), _frozen_copy(self.projector)
 
@@ -152,6 +150,5 @@ def build_method(name: str, encoder_name: str, cfg: MethodConfig = MethodConfig(
                  input_transform: str = "none") -> nn.Module:
     classes = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL}
     if name not in classes:
-        from ..errors import UsageError
         raise UsageError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
     return classes[name](build_encoder(encoder_name, input_transform), cfg)

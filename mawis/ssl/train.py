@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pandas as pd
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
@@ -117,7 +118,7 @@ class _Trainer:
         self.device = resolve_device(cfg.device)
         self.cfg = cfg.resolved(self.device.type)
         self.ds = load_dataset(dataset_dir)
-        self.out_dir, self.work = Path(out_dir), work_dir_for(Path(out_dir))
+        self.work = work_dir_for(Path(out_dir))
         rows = modality_rows(self.ds, self.cfg.modality)
         if len(rows) < 2 * dist.world_size():
             raise MawisError(f"{dataset_dir}: only {len(rows)} {self.cfg.modality} images; pretraining needs more")
@@ -133,7 +134,9 @@ class _Trainer:
         # a queue longer than the data set would hold stale keys of the anchor's own image
         queue = min(self.cfg.method_config.moco_queue, max(self.batch, len(self.inputs) - self.batch))
         self.cfg = replace(self.cfg, method_config=replace(self.cfg.method_config, moco_queue=queue))
-        self.probe_inputs = load_inputs(self.ds, self.spec, self.probe.rows) if self.probe else None
+        # the probe's images are among the training inputs: take them from there, not from disk again
+        image_ids = pd.Index(rows["image_id"])
+        self.probe_inputs = self.inputs[image_ids.get_indexer(self.probe.rows["image_id"])] if self.probe else None
 
     def build(self):
         torch.manual_seed(self.cfg.seed)
