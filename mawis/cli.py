@@ -243,6 +243,81 @@ def _print_epoch(record: dict) -> None:
     console.print("  ".join(parts), markup=False, highlight=False, soft_wrap=True)
 
 
+@app.command()
+def train(
+    dataset: Path = typer.Argument(..., help="Data set folder from `mawis ingest`, with lifetime labels."),
+    encoder: Optional[Path] = typer.Option(None, "--encoder", help="Pretrained encoder folder (`mawis pretrain`); "
+                                                                  "without it the head uses the measured features only."),
+    kind: str = typer.Option("auto", "--kind", help="auto (ssl with --encoder, else features), features, ssl, "
+                                                      "ssl-finetune or sl (the backbone from scratch)."),
+    label_fraction: Optional[float] = typer.Option(None, "--label-fraction", help="Share of the labelled joints "
+                                                                                  "to use [default: 1.0]."),
+    out: Path = typer.Option(Path("models/lifetime"), "--out", "-o", help="Model folder to create."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed [default: 0]."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file with lifetime-model settings "
+                                                                  "(see mawis/lifetime/config.py)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the model folder if it exists."),
+) -> None:
+    """Fit a censoring-aware lifetime model (log-normal AFT head, conformal interval) on a data set's labels."""
+    from dataclasses import replace
+
+    from .lifetime.config import load_lifetime_config
+    from .lifetime.train import train_lifetime
+
+    cfg = load_lifetime_config(config)
+    options = {"label_fraction": label_fraction, "seed": seed}
+    cfg = replace(cfg, **{k: v for k, v in options.items() if v is not None})
+    cfg.validate()
+    with _progress_bar() as progress:
+        result = train_lifetime(dataset, out, cfg, encoder_dir=encoder, kind=kind, overwrite=overwrite,
+                                progress=progress)
+    s = result.summary
+    console.print(f"model     {result.out_dir} ({s['kind']})\n"
+                  f"labels    {s['labelled_joints']} joints: {s['failed']} failed, {s['censored']} censored\n"
+                  f"interval  {s['interval_level'] * 100:g} % interval spans a factor {s['interval_factor']:.2f} "
+                  f"in cycles\ntime      {s['seconds']:.1f} s", markup=False, highlight=False)
+
+
+@app.command()
+def evaluate(
+    dataset: Path = typer.Argument(..., help="Data set folder from `mawis ingest`, with lifetime labels."),
+    out: Path = typer.Option(Path("reports/evaluation"), "--out", "-o", help="Report folder to create."),
+    encoder: Optional[Path] = typer.Option(None, "--encoder", help="Use this pretrained encoder instead of "
+                                                                  "pretraining one on the training joints."),
+    truth: Optional[Path] = typer.Option(None, "--truth", help="Simulator truth folder: adds scores against true "
+                                                              "lives and truth void masks for saliency."),
+    label_fraction: Optional[float] = typer.Option(None, "--label-fraction", help="Labels for the headline "
+                                                                                  "comparison [default: 0.1]."),
+    method: Optional[str] = typer.Option(None, "--method", help="Pretraining method [default: simclr]."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Pretraining epochs [default: 20]."),
+    pretrain_on_test: bool = typer.Option(False, "--pretrain-on-test", help="Let pretraining see the test joints' "
+                                                                            "images (never their labels)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file with evaluation settings "
+                                                                  "(see mawis/evaluation/config.py)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the report folder if it exists."),
+) -> None:
+    """Compare SSL, SL and feature-only lifetime models on held-out boards; writes metrics.json and
+    comparison.html."""
+    from dataclasses import replace
+
+    from .evaluation.config import load_evaluation_config
+    from .evaluation.run import evaluate as run_evaluate
+
+    cfg = load_evaluation_config(config)
+    pre = {"method": method, "epochs": epochs}
+    cfg = replace(cfg, pretrain=replace(cfg.pretrain, **{k: v for k, v in pre.items() if v is not None}),
+                  pretrain_on_test=pretrain_on_test or cfg.pretrain_on_test,
+                  **({"label_fraction": label_fraction} if label_fraction is not None else {}))
+    cfg.validate()
+    say = lambda line: console.print(line, markup=False, highlight=False)  # noqa: E731
+    with _progress_bar() as progress:
+        result = run_evaluate(dataset, out, cfg, encoder_dir=encoder, truth_dir=truth, overwrite=overwrite,
+                              log=say, progress=progress)
+    for line in result.metrics["findings"]:
+        say(f"- {line}")
+    say(f"report    {result.out_dir / 'comparison.html'}\nmetrics   {result.out_dir / 'metrics.json'}")
+
+
 @app.command("contact-sheet")
 def contact_sheet(
     batch: Path = typer.Argument(..., help="Batch folder (contract v1)."),

@@ -14,7 +14,7 @@ from ..atomic import atomic_dir, atomic_write_bytes, check_writable_target
 from ..batch.contract import MANIFEST
 from ..errors import MawisError
 from ..ingest.config import IngestConfig
-from ..ingest.dataset import DATASET_FILE, load_dataset
+from ..ingest.dataset import DATASET_FILE, Dataset, load_dataset
 from ..ingest.pipeline import ingest_batch
 from .pipeline import joint_table, measure_dataset, write_overlays
 from .rules import load_rules
@@ -49,12 +49,18 @@ def measure(source: Path, out_csv: Path, *, rules_path: Path | None = None, over
     raise MawisError(f"{source}: neither a batch (no {MANIFEST}) nor a data set (no {DATASET_FILE})")
 
 
+def measured_images(ds: Dataset, progress=None) -> pd.DataFrame:
+    """The data set's image table with measurements; one ingested with --no-measure is measured
+    now from its stored crops (the data set on disk is left as it is)."""
+    images = ds.images
+    if "measure_status" in images.columns and (images["measure_status"].fillna("") != "").any():
+        return images
+    return measure_dataset(images, {m: ds.crops(m) for m in ("xray", "micrograph")}, progress=progress)
+
+
 def _from_dataset(root: Path, out_csv: Path, rules, overlays_dir: Path | None, progress=None) -> MeasureResult:
     ds = load_dataset(root)
-    images, crops = ds.images, {m: ds.crops(m) for m in ("xray", "micrograph")}
-    if "measure_status" not in images.columns or (images["measure_status"].fillna("") == "").all():
-        # ingested with --no-measure: measure the stored crops now (the data set is left as it is)
-        images = measure_dataset(images, crops, progress=progress)
+    images = measured_images(ds, progress)
     table = joint_table(images, rules)
     table.insert(len(table.columns), "rules_version", rules.version)
     buffer = io.StringIO()
@@ -65,6 +71,6 @@ def _from_dataset(root: Path, out_csv: Path, rules, overlays_dir: Path | None, p
     if overlays_dir is not None:
         # replaced as a whole; an existing folder is only replaced if mawis made it
         with atomic_dir(Path(overlays_dir), overwrite=True, marker=OVERLAY_MARKER) as tmp:
-            count = write_overlays(images, crops, tmp)
+            count = write_overlays(images, {m: ds.crops(m) for m in ("xray", "micrograph")}, tmp)
             (tmp / OVERLAY_MARKER).write_text("overlays written by mawis measure\n")
     return MeasureResult(table, out_csv, count)

@@ -29,6 +29,12 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / union) if union else 1.0
 
 
+def true_void_mask(truth_dir: Path, truth: pd.Series, spec: ModalityAlignment, centre) -> np.ndarray:
+    """The simulator's fine void mask of one X-ray, cut to its aligned crop."""
+    return align_mask(read_image(truth_dir / truth["fine_mask_path"]) == 255, float(truth["fine_mask_pixel_um"]),
+                      spec, centre)
+
+
 def compare_xray(dataset_dir: Path, truth_dir: Path) -> pd.DataFrame:
     """Per as-reflowed X-ray image: true and measured void fraction and void-mask IoU, mawis and Otsu."""
     ds = load_dataset(dataset_dir)
@@ -41,8 +47,7 @@ def compare_xray(dataset_dir: Path, truth_dir: Path) -> pd.DataFrame:
         image = crops[int(row["crop_index"])].astype(np.float32) / CROP_MAX
         truth = masks.loc[row["image_id"]]
         centre = (row["crop_centre_row"], row["crop_centre_col"])
-        true_voids = align_mask(read_image(truth_dir / truth["fine_mask_path"]) == 255,
-                                float(truth["fine_mask_pixel_um"]), spec, centre)
+        true_voids = true_void_mask(truth_dir, truth, spec, centre)
         detector_voids = align_mask(read_image(truth_dir / truth["mask_path"]) == 255,
                                     float(row["source_pixel_size_um"]), spec, centre)
         ours = segment_voids(image)

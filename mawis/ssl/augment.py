@@ -85,12 +85,17 @@ class AugmentConfig:
     # Gaussian blur: sigma in pixels ~ U(blur_sigma_range).
     blur_p: float = 0.3
     blur_sigma_range: tuple[float, float] = (0.1, 1.2)
-    # Station look: y = clamp(gain * x + offset, 0, 1) ** gamma.
+    # Station look: y = clamp(gain * x + offset, 0, 1) ** gamma. Gain cancels in the X-ray
+    # optical-depth input; gamma and offset do not: they rescale the optical depth, which is
+    # solder thickness, a driver of fatigue life. Invariance to them cost the lifetime head
+    # most of what the embedding adds (R² of ln life 0.50 -> 0.74 at 100 % labels with them off,
+    # simulated campaign seed 31), so they are off by default; turn them on for micrographs or
+    # when stations differ in gamma and robustness matters more than thickness.
     gain_p: float = 0.8
     gain_range: tuple[float, float] = (0.8, 1.2)
-    offset_p: float = 0.8
+    offset_p: float = 0.0
     offset_range: tuple[float, float] = (-0.08, 0.08)
-    gamma_p: float = 0.8
+    gamma_p: float = 0.0
     gamma_range: tuple[float, float] = (-0.35, 0.35)   # of log(gamma): gamma = exp(U(range))
     # Additive Gaussian detector noise: sigma ~ U(noise_sigma_range).
     noise_p: float = 0.5

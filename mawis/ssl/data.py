@@ -47,9 +47,16 @@ def load_inputs(ds: Dataset, spec: InputSpec, rows: pd.DataFrame, chunk: int = 2
     for start in range(0, len(index), chunk):
         part = np.asarray(crops[np.sort(index[start:start + chunk])], dtype=np.float32)
         order = np.argsort(np.argsort(index[start:start + chunk]))  # back to row order
-        for j, crop in enumerate(part[order]):
-            small = cv2.resize(crop, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
-            out[start + j, 0] = np.clip(np.rint(small * (255.0 / 65535.0)), 0, 255).astype(np.uint8)
+        out[start:start + len(part)] = crops_to_inputs(part[order] / 65535.0, spec).numpy()
+    return torch.from_numpy(out)
+
+
+def crops_to_inputs(crops: np.ndarray, spec: InputSpec) -> torch.Tensor:
+    """uint8 tensor (n, 1, height, width) of float crops in [0, 1] (n, H, W), area-resized."""
+    out = np.empty((len(crops), 1, spec.height, spec.width), dtype=np.uint8)
+    for j, crop in enumerate(crops):
+        small = cv2.resize(np.asarray(crop, dtype=np.float32), (spec.width, spec.height), interpolation=cv2.INTER_AREA)
+        out[j, 0] = np.clip(np.rint(small * 255.0), 0, 255).astype(np.uint8)
     return torch.from_numpy(out)
 
 

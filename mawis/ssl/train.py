@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..atomic import atomic_write_bytes, check_writable_target
 from ..errors import MawisError, UsageError
-from ..ingest.dataset import load_dataset
+from ..ingest.dataset import Dataset, load_dataset
 from . import distributed as dist
 from .augment import BatchAugment, two_views
 from .config import PretrainConfig
@@ -110,14 +110,22 @@ def _load_checkpoint(work: Path, identity: dict) -> dict | None:
     return state
 
 
+def restrict_to_joints(ds: Dataset, joints) -> Dataset:
+    keep = set(joints)
+    return Dataset(ds.root, ds.images[ds.images["joint_id"].isin(keep)].reset_index(drop=True),
+                   ds.labels[ds.labels["joint_id"].isin(keep)].reset_index(drop=True), ds.info)
+
+
 class _Trainer:
-    def __init__(self, dataset_dir: Path, out_dir: Path, cfg: PretrainConfig, log, progress):
+    def __init__(self, dataset_dir: Path, out_dir: Path, cfg: PretrainConfig, log, progress, joints=None):
         self.log, self.progress = log or (lambda _record: None), progress
         self.device = resolve_device(cfg.device)
         self.distributed = dist.init_from_env(self.device)
         self.device = resolve_device(cfg.device)
         self.cfg = cfg.resolved(self.device.type)
         self.ds = load_dataset(dataset_dir)
+        if joints is not None:  # e.g. an evaluation's training joints: held-out joints stay unseen
+            self.ds = restrict_to_joints(self.ds, joints)
         self.work = work_dir_for(Path(out_dir))
         rows = modality_rows(self.ds, self.cfg.modality)
         if len(rows) < 2 * dist.world_size():
@@ -202,13 +210,16 @@ class _Trainer:
 
 
 def pretrain(dataset_dir: Path, out_dir: Path, cfg: PretrainConfig = PretrainConfig(), *, resume: bool = False,
-             overwrite: bool = False, log=None, progress=None) -> PretrainResult:
-    """Pretrain an encoder on ``dataset_dir``'s crops and save it to ``out_dir``."""
+             overwrite: bool = False, log=None, progress=None, joints=None) -> PretrainResult:
+    """Pretrain an encoder on ``dataset_dir``'s crops and save it to ``out_dir``.
+
+    ``joints`` (ids) limits training, and the probe, to those joints' images.
+    """
     cfg.validate()
     out_dir = Path(out_dir)
     if dist.rank() == 0:
         check_writable_target(out_dir, overwrite, marker=MODEL_FILE)
-    t = _Trainer(dataset_dir, out_dir, cfg, log, progress)
+    t = _Trainer(dataset_dir, out_dir, cfg, log, progress, joints)
     t.build()
     identity = _run_identity(t.cfg, t.spec, t.fingerprint, t.batch)
     state = _load_checkpoint(t.work, identity) if resume else None

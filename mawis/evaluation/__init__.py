@@ -1,0 +1,1 @@
+"""Evaluation: the supervised vs self-supervised comparison on held-out boards."""

@@ -1,0 +1,113 @@
+"""Saving and loading lifetime models as plain data.
+
+A lifetime model folder holds ``lifetime.json`` (kind, feature encoding, head scalars,
+interval, encoder description, training settings and data fingerprint, the SHA-256 of
+the weights) and ``weights.pt`` (a flat dict of tensors: head weights, PCA projection,
+encoder state; loaded with ``weights_only=True`` after the hash check, so a tampered
+file can neither run code nor be used silently).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..atomic import atomic_dir
+from ..errors import MawisError
+from ..ssl.data import InputSpec
+from ..ssl.encoders import build_encoder
+from ..ssl.model_io import _versions
+from .models import EmbeddingProjection, LifetimeModel
+from .table import FeatureEncoder
+
+META_FILE = "lifetime.json"
+WEIGHTS_FILE = "weights.pt"
+FORMAT, FORMAT_VERSION = "mawis-lifetime", 1
+
+
+def _tensors(model: LifetimeModel) -> dict[str, torch.Tensor]:
+    out = {"head.coef": torch.from_numpy(np.asarray(model.coef, np.float64))}
+    if model.projection is not None:
+        for name in ("mean", "components", "scale"):
+            out[f"projection.{name}"] = torch.from_numpy(np.asarray(getattr(model.projection, name), np.float64))
+    if model.encoder is not None:
+        out.update({f"encoder.{k}": v.detach().cpu() for k, v in model.encoder.state_dict().items()})
+    return out
+
+
+def save_lifetime_model(out_dir: Path, model: LifetimeModel, extra: dict, overwrite: bool = False) -> Path:
+    """Write the model folder atomically; ``extra`` (data set, metrics, ...) goes into lifetime.json."""
+    buffer = io.BytesIO()
+    torch.save(_tensors(model), buffer)
+    weights = buffer.getvalue()
+    meta = {
+        "format": FORMAT, "version": FORMAT_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "kind": model.kind, "features": model.features.to_dict(),
+        "head": {"intercept": model.intercept, "sigma": model.sigma, "bounds": list(model.bounds),
+                 "interval_level": model.level},
+        "encoder": ({**model.encoder_info, "input": {"modality": model.spec.modality, "height": model.spec.height,
+                                                      "width": model.spec.width}}
+                    if model.encoder is not None else None),
+        "training": model.training, "library_versions": _versions(), **extra,
+        "sha256": {WEIGHTS_FILE: hashlib.sha256(weights).hexdigest()},
+    }
+    with atomic_dir(Path(out_dir), overwrite=overwrite, marker=META_FILE) as tmp:
+        (tmp / WEIGHTS_FILE).write_bytes(weights)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    return Path(out_dir)
+
+
+def _read_meta(model_dir: Path) -> dict:
+    path = model_dir / META_FILE
+    if not path.is_file():
+        raise MawisError(f"{model_dir}: not a mawis lifetime model (no {META_FILE}); create one with `mawis train`")
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise MawisError(f"{path}: not valid JSON; the model folder is damaged, train again") from None
+    if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
+        raise MawisError(f"{path}: unsupported model format {meta.get('format')!r} version {meta.get('version')!r}; "
+                         "train again with this mawis version")
+    return meta
+
+
+def load_lifetime_model(model_dir: Path) -> tuple[LifetimeModel, dict]:
+    """The model of a folder written by :func:`save_lifetime_model`, after the hash check."""
+    model_dir = Path(model_dir)
+    meta = _read_meta(model_dir)
+    path = model_dir / WEIGHTS_FILE
+    if not path.is_file():
+        raise MawisError(f"{model_dir}: {WEIGHTS_FILE} is missing; the model folder is incomplete")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != meta.get("sha256", {}).get(WEIGHTS_FILE):
+        raise MawisError(f"{path}: content hash does not match {META_FILE}; the file was changed or damaged")
+    try:
+        tensors = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        return _build(meta, tensors), meta
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        raise MawisError(f"{path}: cannot rebuild the model ({type(exc).__name__}); train again") from None
+
+
+def _build(meta: dict, tensors: dict) -> LifetimeModel:
+    head = meta["head"]
+    model = LifetimeModel(meta["kind"], FeatureEncoder.from_dict(meta["features"]), tensors["head.coef"].numpy(),
+                          float(head["intercept"]), float(head["sigma"]), tuple(head["bounds"]),
+                          float(head["interval_level"]), training=meta.get("training", {}))
+    if "projection.mean" in tensors:
+        model.projection = EmbeddingProjection(*(tensors[f"projection.{n}"].numpy()
+                                                 for n in ("mean", "components", "scale")))
+    info = meta.get("encoder")
+    if info:
+        encoder = build_encoder(info["encoder"], info.get("input_transform", "none"))
+        state = {k[len("encoder."):]: v for k, v in tensors.items() if k.startswith("encoder.")}
+        encoder.load_state_dict(state)
+        model.encoder, model.encoder_info = encoder.eval(), {k: v for k, v in info.items() if k != "input"}
+        model.spec = InputSpec(**info["input"])
+    return model
