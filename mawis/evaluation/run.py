@@ -387,6 +387,7 @@ def evaluate(dataset_dir: Path, out_dir: Path, cfg: EvaluationConfig = Evaluatio
     cfg.validate()
     out_dir = Path(out_dir)
     check_writable_target(out_dir, overwrite, marker="metrics.json")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)  # the evaluation's encoder is trained beside it
     log = log or (lambda _msg: None)
     timings, clock = {}, time.perf_counter()
     ds = load_dataset(dataset_dir)

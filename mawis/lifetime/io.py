@@ -20,9 +20,10 @@ import torch
 
 from ..atomic import atomic_dir
 from ..errors import MawisError
+from ..model_files import read_model_folder
 from ..ssl.data import InputSpec
 from ..ssl.encoders import build_encoder
-from ..ssl.model_io import _versions
+from ..ssl.model_io import library_versions
 from .models import EmbeddingProjection, LifetimeModel
 from .table import FeatureEncoder
 
@@ -55,7 +56,7 @@ def save_lifetime_model(out_dir: Path, model: LifetimeModel, extra: dict, overwr
         "encoder": ({**model.encoder_info, "input": {"modality": model.spec.modality, "height": model.spec.height,
                                                       "width": model.spec.width}}
                     if model.encoder is not None else None),
-        "training": model.training, "library_versions": _versions(), **extra,
+        "training": model.training, "library_versions": library_versions(), **extra,
         "sha256": {WEIGHTS_FILE: hashlib.sha256(weights).hexdigest()},
     }
     with atomic_dir(Path(out_dir), overwrite=overwrite, marker=META_FILE) as tmp:
@@ -64,30 +65,11 @@ def save_lifetime_model(out_dir: Path, model: LifetimeModel, extra: dict, overwr
     return Path(out_dir)
 
 
-def _read_meta(model_dir: Path) -> dict:
-    path = model_dir / META_FILE
-    if not path.is_file():
-        raise MawisError(f"{model_dir}: not a mawis lifetime model (no {META_FILE}); create one with `mawis train`")
-    try:
-        meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise MawisError(f"{path}: not valid JSON; the model folder is damaged, train again") from None
-    if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
-        raise MawisError(f"{path}: unsupported model format {meta.get('format')!r} version {meta.get('version')!r}; "
-                         "train again with this mawis version")
-    return meta
-
-
 def load_lifetime_model(model_dir: Path) -> tuple[LifetimeModel, dict]:
     """The model of a folder written by :func:`save_lifetime_model`, after the hash check."""
-    model_dir = Path(model_dir)
-    meta = _read_meta(model_dir)
-    path = model_dir / WEIGHTS_FILE
-    if not path.is_file():
-        raise MawisError(f"{model_dir}: {WEIGHTS_FILE} is missing; the model folder is incomplete")
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != meta.get("sha256", {}).get(WEIGHTS_FILE):
-        raise MawisError(f"{path}: content hash does not match {META_FILE}; the file was changed or damaged")
+    meta, data = read_model_folder(model_dir, META_FILE, WEIGHTS_FILE, FORMAT, FORMAT_VERSION,
+                                   what="lifetime model", command="train")
+    path = Path(model_dir) / WEIGHTS_FILE
     try:
         tensors = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         return _build(meta, tensors), meta

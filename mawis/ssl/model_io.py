@@ -23,6 +23,7 @@ import torch
 
 from ..atomic import atomic_dir
 from ..errors import MawisError
+from ..model_files import read_model_folder
 from .encoders import build_encoder
 
 MODEL_FILE = "model.json"
@@ -41,7 +42,7 @@ class LoadedEncoder:
         return int(self.meta["input"]["height"]), int(self.meta["input"]["width"])
 
 
-def _versions() -> dict:
+def library_versions() -> dict:
     import sklearn
     import torchvision
 
@@ -64,7 +65,7 @@ def save_encoder(out_dir: Path, encoder: torch.nn.Module, *, config, spec, datas
                   "scale_of_crop": config.input_scale},
         "config": config.to_dict(),
         "dataset": {"path": str(Path(dataset_dir).absolute()), "fingerprint": fingerprint},
-        "library_versions": _versions(),
+        "library_versions": library_versions(),
         "history": history,
         "sha256": {WEIGHTS_FILE: hashlib.sha256(weights).hexdigest()},
     }
@@ -101,22 +102,9 @@ def _plot_curves(curves: pd.DataFrame, path: Path, method: str) -> None:
 
 def load_encoder(model_dir: Path, device: str | torch.device = "cpu") -> LoadedEncoder:
     """The encoder of a model folder, after checking its format and content hash."""
-    model_dir = Path(model_dir)
-    meta_path, weights_path = model_dir / MODEL_FILE, model_dir / WEIGHTS_FILE
-    if not meta_path.is_file():
-        raise MawisError(f"{model_dir}: not a mawis encoder folder (no {MODEL_FILE}); create one with `mawis pretrain`")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise MawisError(f"{meta_path}: not valid JSON; the model folder is damaged, pretrain again") from None
-    if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
-        raise MawisError(f"{meta_path}: unsupported model format {meta.get('format')!r} version "
-                         f"{meta.get('version')!r}; pretrain again with this mawis version")
-    if not weights_path.is_file():
-        raise MawisError(f"{model_dir}: {WEIGHTS_FILE} is missing; the model folder is incomplete")
-    data = weights_path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != meta.get("sha256", {}).get(WEIGHTS_FILE):
-        raise MawisError(f"{weights_path}: content hash does not match {MODEL_FILE}; the file was changed or damaged")
+    meta, data = read_model_folder(model_dir, MODEL_FILE, WEIGHTS_FILE, FORMAT, FORMAT_VERSION,
+                                   what="encoder folder", command="pretrain")
+    weights_path = Path(model_dir) / WEIGHTS_FILE
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         encoder = build_encoder(meta["encoder"], meta.get("input_transform", "none"))
