@@ -33,6 +33,7 @@ def read_model_folder(model_dir: Path, meta_file: str, weights_file: str, fmt: s
     if not weights_path.is_file():
         raise MawisError(f"{model_dir}: {weights_file} is missing; the model folder is incomplete")
     data = weights_path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != meta.get("sha256", {}).get(weights_file):
+    recorded = meta.get("sha256") if isinstance(meta.get("sha256"), dict) else {}
+    if hashlib.sha256(data).hexdigest() != recorded.get(weights_file):
         raise MawisError(f"{weights_path}: content hash does not match {meta_file}; the file was changed or damaged")
     return meta, data

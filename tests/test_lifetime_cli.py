@@ -41,7 +41,22 @@ def campaign(tmp_path_factory):
     return dataset, encoder, truth
 
 
-@pytest.mark.parametrize("kind", ["features", "ssl", "sl"])
+def test_only_images_taken_before_cycling_are_inputs(campaign):
+    """A cross-section cut when a joint was pulled or had failed carries its label (the cut's cycle
+    count is the censoring or failure time): such images are never model inputs by default."""
+    dataset, _, _ = campaign
+    ds = load_dataset(dataset)
+    cycles = ds.images.set_index("image_id")["cycles"]
+    joints = joint_table(ds)
+    for column in ("xray_image_id", "micrograph_image_id"):
+        used = joints[column].dropna()
+        assert (cycles.loc[used] == 0).all(), column
+    assert "micrograph_cycles" not in joints and "xray_cycles" not in joints
+    later = joint_table(ds, input_max_cycles=10**6)
+    assert later["micrograph_image_id"].notna().sum() > joints["micrograph_image_id"].notna().sum()
+
+
+@pytest.mark.parametrize("kind", ["features", "ssl", "sl", "random"])
 def test_trained_model_loads_back_and_predicts_the_same(campaign, tmp_path, kind):
     dataset, encoder, _ = campaign
     result = train_lifetime(dataset, tmp_path / kind, TINY, encoder_dir=None if kind == "features" else encoder,

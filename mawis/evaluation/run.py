@@ -26,16 +26,16 @@ from ..errors import MawisError
 from ..imaging.align import CROP_MAX, ModalityAlignment
 from ..ingest.dataset import Dataset, load_dataset
 from ..lifetime.metrics import lifetime_metrics
-from ..lifetime.models import (JointData, LifetimeModel, copy_encoder_factory, encoder_info, fit_end_to_end_model,
-                               fit_features_model, fit_frozen_model, fresh_encoder_factory, input_spec,
-                               joint_inputs, subsample_labels)
+from ..lifetime.models import (JointData, LifetimeModel, check_labels, copy_encoder_factory, encoder_info,
+                               fit_end_to_end_model, fit_features_model, fit_frozen_model, fresh_encoder_factory,
+                               input_spec, joint_inputs, subsample_labels)
 from ..lifetime.table import XRAY_FEATURES, joint_table
 from ..measure.pipeline import measure_crop
 from ..measure.xray import segment_voids
 from ..ssl.data import InputSpec, crops_to_inputs, dataset_fingerprint
 from ..ssl.model_io import LoadedEncoder, load_encoder
 from ..ssl.probe import regression_probe
-from ..ssl.train import pretrain, restrict_to_joints
+from ..ssl.train import pretrain, restrict_to_joints, work_dir_for
 from .config import EvaluationConfig
 from .distortions import distort
 from .saliency import grad_cam, overlap
@@ -108,7 +108,7 @@ def _pretrained_encoder(dataset_dir: Path, out: Path, ctx_cfg: EvaluationConfig,
         return loaded, {"method": loaded.meta.get("method"), "encoder": loaded.meta.get("encoder"),
                         "source": str(encoder_dir), "images": None,
                         "sees_test_images": _saw_test_images(loaded, dataset_dir, train_ids)}
-    work = out.parent / f".{out.name}.encoder"
+    work = _encoder_work_dir(out)
     start = time.perf_counter()
     result = pretrain(dataset_dir, work, ctx_cfg.pretrain, overwrite=True, log=log, progress=progress,
                       joints=None if ctx_cfg.pretrain_on_test else train_ids)
@@ -185,6 +185,8 @@ def _test_xray_crops(ctx: _Context) -> tuple[np.ndarray, np.ndarray]:
     """Positions (in the test table) of joints with an X-ray, and their aligned crops in [0, 1]."""
     joints = ctx.test.joints
     has = np.nonzero(joints["xray_image_id"].notna().to_numpy())[0]
+    if not len(has):
+        return has, np.zeros((0, 0, 0), np.float32)
     rows = ctx.ds.images.set_index("image_id").loc[joints["xray_image_id"].iloc[has]]
     crops = ctx.ds.crops("xray")
     return has, np.stack([crops[int(i)] for i in rows["crop_index"]]).astype(np.float32) / CROP_MAX
@@ -207,6 +209,8 @@ def _distorted_test(ctx: _Context, has: np.ndarray, crops: np.ndarray, kind: str
 def _robustness(ctx: _Context, models: dict, clean: dict) -> list[dict]:
     rows = []
     has, crops = _test_xray_crops(ctx)
+    if not len(has):  # no test X-rays to distort
+        return rows
     for i, (kind_d, level) in enumerate(ctx.cfg.distortions):
         if ctx.progress:
             ctx.progress("distortions", i, len(ctx.cfg.distortions))
@@ -232,6 +236,8 @@ def _embedding_maps(ctx: _Context, models: dict) -> tuple[pd.DataFrame, dict]:
             continue
         train_l, test_l = ctx.train.subset(ctx.train.labelled & ctx.train.has_image), \
             ctx.test.subset(ctx.test.labelled & ctx.test.has_image)
+        if len(test_l.joints) < 3 or len(train_l.joints) < 3:  # nothing to map
+            continue
         e_train, e_test = model.embeddings(train_l), model.embeddings(test_l)
         failed = np.r_[train_l.joints["event"].to_numpy(bool), test_l.joints["event"].to_numpy(bool)]
         both = np.concatenate([e_train, e_test])[failed]
@@ -262,9 +268,9 @@ def _void_masks(ctx: _Context, rows: pd.DataFrame, crops: np.ndarray, truth_dir:
 
 
 def _saliency(ctx: _Context, models: dict, truth_dir: Path | None) -> tuple[dict, dict]:
-    if ctx.spec.modality != "xray":
-        return {}, {}
     has, crops = _test_xray_crops(ctx)
+    if ctx.spec.modality != "xray" or not len(has):
+        return {}, {}
     joints = ctx.test.joints.iloc[has]
     voids = joints["void_fraction"].to_numpy(float)
     pick = np.argsort(-np.nan_to_num(voids, nan=-1.0))[: ctx.cfg.saliency_joints]  # joints with voids to find
@@ -309,8 +315,10 @@ def findings(metrics: dict) -> list[str]:
     settings = metrics["settings"]
     if "ssl" in models and "sl" in models:
         s, b = models["ssl"], models["sl"]
-        r2_win, c_win = (s["r2"] or -9) > (b["r2"] or -9), (s["c_index"] or 0) > (b["c_index"] or 0)
-        verdict = ("beats the SL baseline in both R² and concordance" if r2_win and c_win else
+        known = all(v is not None and np.isfinite(v) for v in (s["r2"], b["r2"], s["c_index"], b["c_index"]))
+        r2_win, c_win = known and s["r2"] > b["r2"], known and s["c_index"] > b["c_index"]
+        verdict = ("cannot be compared with SL (too few failed test joints)" if not known else
+                   "beats the SL baseline in both R² and concordance" if r2_win and c_win else
                    "does not beat the SL baseline in R² or concordance" if not (r2_win or c_win) else
                    f"beats the SL baseline in {'R²' if r2_win else 'concordance'} only")
         out.append(f"With {settings['label_fraction'] * 100:g} % of the training labels ({s['n_train_labels']} "
@@ -339,7 +347,7 @@ def findings(metrics: dict) -> list[str]:
             out.append(f"Mean R² gap SSL − random-weights control: {parts}.")
     for kind in ("ssl", "sl", "features"):
         m = models.get(kind)
-        if m and m.get("coverage_km") is not None:
+        if m and m.get("coverage_km") is not None and np.isfinite(m["coverage_km"]):
             line = (f"{m['label']}: intervals at a nominal {m['interval_level'] * 100:g} % cover "
                     f"{_fmt(m['coverage_km'] * 100, 1)} % of test joints (Kaplan-Meier estimate, censored joints "
                     f"counted) and {_fmt(m['coverage_failed'] * 100, 1)} % of those with an observed failure")
@@ -391,14 +399,19 @@ def evaluate(dataset_dir: Path, out_dir: Path, cfg: EvaluationConfig = Evaluatio
     log = log or (lambda _msg: None)
     timings, clock = {}, time.perf_counter()
     ds = load_dataset(dataset_dir)
-    joints = joint_table(ds, progress)
+    joints = joint_table(ds, progress, cfg.lifetime.input_max_cycles)
     test_mask, split_by = split_joints(joints, cfg.test_share, cfg.split_seed)
     if int((joints["labelled"] & test_mask).sum()) < 5:
         raise MawisError(f"{dataset_dir}: fewer than 5 labelled joints on the held-out {split_by}s; "
                          "evaluation needs more cycled boards")
+    check_labels(subsample_labels(joints[~test_mask], cfg.label_fraction, cfg.seeds[0]))  # before pretraining
     train_ids = joints.loc[~test_mask, "joint_id"].tolist()
-    encoder, pretraining = _pretrained_encoder(dataset_dir, out_dir, cfg, train_ids, encoder_dir,
-                                               _epoch_logger(log), progress)
+    try:
+        encoder, pretraining = _pretrained_encoder(dataset_dir, out_dir, cfg, train_ids, encoder_dir,
+                                                   _epoch_logger(log), progress)
+    except BaseException:  # an interrupted evaluation is not resumed: leave no work folders
+        _remove_encoder_work(out_dir)
+        raise
     timings["pretraining"] = time.perf_counter() - clock
     work = Path(pretraining.pop("work_dir")) if "work_dir" in pretraining else None
     try:
@@ -486,6 +499,17 @@ def _write(out_dir: Path, metrics: dict, parts: dict, overwrite: bool) -> None:
         if saliency_arrays:
             np.savez_compressed(tmp / "saliency.npz", **saliency_arrays)
         render_comparison(tmp)
+
+
+def _encoder_work_dir(out: Path) -> Path:
+    return out.parent / f".{out.name}.encoder"
+
+
+def _remove_encoder_work(out: Path) -> None:
+    import shutil
+    work = _encoder_work_dir(out)
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(work_dir_for(work), ignore_errors=True)
 
 
 def _keep_encoder(work: Path, target: Path) -> None:

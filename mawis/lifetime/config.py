@@ -33,6 +33,9 @@ class EndToEndConfig:
 class LifetimeConfig:
     label_fraction: float = 1.0   # share of the labelled joints whose labels are used (the rest count as unlabelled)
     seed: int = 0
+    # Images taken after this many cycles are not inputs: a cut at pull or failure time
+    # carries the label itself. 0: as-reflowed images only, what a production joint has.
+    input_max_cycles: int = 0
     interval_level: float = 0.8   # nominal coverage of the conformal interval
     folds: int = 5                # grouped folds: L2 choice and out-of-fold residuals for the intervals
     alphas: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)  # L2 of the features block, chosen by grouped CV
@@ -47,6 +50,8 @@ class LifetimeConfig:
             raise UsageError(f"label_fraction must lie in (0, 1] (got {self.label_fraction})")
         if not 0.5 <= self.interval_level < 1.0:
             raise UsageError(f"interval_level must lie in [0.5, 1) (got {self.interval_level})")
+        if not isinstance(self.input_max_cycles, int) or self.input_max_cycles < 0:
+            raise UsageError(f"input_max_cycles must be a non-negative integer (got {self.input_max_cycles!r})")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise UsageError(f"seed must be a non-negative integer (got {self.seed!r})")
         for name, value in (("folds", self.folds), ("embedding_components", min(self.embedding_components, default=0)),

@@ -9,6 +9,8 @@ scores coverage on test joints whose life is only known to exceed a bound.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.stats import norm
 
@@ -43,14 +45,16 @@ def km_quantile(values: np.ndarray, event: np.ndarray, q: float) -> float | None
 def conformal_bounds(residuals: np.ndarray, event: np.ndarray, level: float) -> tuple[float, float]:
     """Lower and upper normalised-residual quantiles for a central interval at ``level``.
 
-    A finite-sample correction widens the level by 1/n. Where censoring hides the upper
+    The quantile levels carry the usual split-conformal finite-sample correction. Where censoring hides the upper
     tail (the longest lives were not observed to the end), the lower tail is mirrored
     about the Kaplan-Meier median (log-normal residuals are symmetric); where even the
     median is hidden, the model's own normal quantiles are used.
     """
     n = max(len(residuals), 1)
     tail = min(0.5, (1.0 - level) / 2.0)
-    lo_q, hi_q = max(tail - tail / n, 1.0 / (n + 1)), min(1.0 - tail + tail / n, 1.0)
+    # the usual split-conformal ranks: floor((n + 1) a) and ceil((n + 1)(1 - a)) of n
+    lo_q = max(math.floor((n + 1) * tail), 1) / n
+    hi_q = min(math.ceil((n + 1) * (1.0 - tail)) / n, 1.0)
     lower = km_quantile(residuals, event, lo_q)
     upper = km_quantile(residuals, event, hi_q)
     median = km_quantile(residuals, event, 0.5)
@@ -75,6 +79,7 @@ def coverage_km(log_t: np.ndarray, event: np.ndarray, lo: np.ndarray, hi: np.nda
     """
     width = np.maximum(hi - lo, 1e-12)
     s = (log_t - lo) / width
-    points, cdf = kaplan_meier(s, event)
+    if not np.any(event):  # no observed failure: the estimate is undefined, not 0
+        return float("nan")
     below = km_cdf(s, event, np.nextafter(0.0, -1.0))
-    return float(km_cdf(s, event, 1.0) - below) if len(points) else float("nan")
+    return float(km_cdf(s, event, 1.0) - below)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pickle
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def load_lifetime_model(model_dir: Path) -> tuple[LifetimeModel, dict]:
     try:
         tensors = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         return _build(meta, tensors), meta
-    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+    except (KeyError, RuntimeError, ValueError, TypeError, pickle.UnpicklingError) as exc:
         raise MawisError(f"{path}: cannot rebuild the model ({type(exc).__name__}); train again") from None
 
 

@@ -80,8 +80,10 @@ class EmbeddingProjection:
     @staticmethod
     def fit(embeddings: np.ndarray, k: int) -> "EmbeddingProjection":
         mean = embeddings.mean(axis=0)
-        _, _, vt = np.linalg.svd(embeddings - mean, full_matrices=False)
-        components = vt[: max(1, min(k, len(embeddings) - 1, embeddings.shape[1]))]
+        _, singular, vt = np.linalg.svd(embeddings - mean, full_matrices=False)
+        # directions with (almost) no spread would be blown up by whitening: left out
+        usable = int((singular > 1e-6 * max(float(singular[0]) if len(singular) else 0.0, 1e-30)).sum())
+        components = vt[: max(1, min(k, usable, len(embeddings) - 1))]
         scores = (embeddings - mean) @ components.T
         return EmbeddingProjection(mean, components, np.maximum(scores.std(axis=0), 1e-9))
 
@@ -150,6 +152,9 @@ def subsample_labels(joints: pd.DataFrame, fraction: float, seed: int) -> pd.Dat
     if fraction >= 1.0:
         return joints
     labelled = np.nonzero(joints["labelled"].to_numpy(bool))[0]
+    if not len(labelled):
+        raise MawisError("the data set has no labelled joints; lifetime models need cycled joints with "
+                         "readings or lifetimes.csv")
     keep = np.random.default_rng(seed).choice(labelled, size=max(1, round(fraction * len(labelled))), replace=False)
     out = joints.copy()
     out["labelled"] = False
@@ -157,7 +162,7 @@ def subsample_labels(joints: pd.DataFrame, fraction: float, seed: int) -> pd.Dat
     return out
 
 
-def _check_labels(joints: pd.DataFrame) -> None:
+def check_labels(joints: pd.DataFrame) -> None:
     labelled = joints[joints["labelled"]]
     if len(labelled) < MIN_LABELLED or labelled["event"].sum() < MIN_FAILED:
         raise MawisError(f"only {len(labelled)} labelled joints ({int(labelled['event'].sum())} with an observed "
@@ -193,7 +198,7 @@ def _bounds(residuals: list, events: list, level: float) -> tuple[float, float]:
 
 
 def fit_features_model(data: JointData, cfg: LifetimeConfig, calibrate: bool = True) -> LifetimeModel:
-    _check_labels(data.joints)
+    check_labels(data.joints)
     features = FeatureEncoder().fit(data.joints)
     lab = data.subset(data.labelled)
     head, bounds, info = _fit_linear(features.transform(lab.joints), lab.joints, cfg, calibrate)
@@ -205,7 +210,7 @@ def fit_frozen_model(data: JointData, encoder: nn.Module, spec: InputSpec, encod
                      cfg: LifetimeConfig, calibrate: bool = True, kind: str = "ssl") -> LifetimeModel:
     """``ssl`` (or the ``random`` control): PCA of the frozen embedding (all training joints) + features
     -> AFT head."""
-    _check_labels(data.joints)
+    check_labels(data.joints)
     model = LifetimeModel(kind, FeatureEncoder().fit(data.joints), np.zeros(0), 0.0, 1.0, (-1.0, 1.0),
                           cfg.interval_level, encoder=encoder.eval(), spec=spec, encoder_info=encoder_info)
     raw = model.embeddings(data, cfg.device)
@@ -266,7 +271,7 @@ def fit_end_to_end_model(data: JointData, encoder_factory, spec: InputSpec, enco
                          *, kind: str = "sl", calibrate: bool = True, progress=None) -> LifetimeModel:
     """``sl`` (fresh encoder) or ``ssl-finetune`` (pretrained encoder): encoder and head trained together
     with the censored log-normal likelihood. ``encoder_factory()`` returns a new encoder each call."""
-    _check_labels(data.joints)
+    check_labels(data.joints)
     features = FeatureEncoder().fit(data.joints)
     lab = data.subset(data.labelled)
     x = features.transform(lab.joints)

@@ -1,10 +1,13 @@
 """One row per joint: what the lifetime models see and what they are scored on.
 
-A joint's inputs are its earliest X-ray (the as-reflowed top view a production joint
-also has), its latest cross-section if it was pulled, the measured void and crack
-features of both and the cycle counts at which they were taken. A joint may have
-either modality, or both. Its outcome is ln(cycles to failure) with an event flag
-(False: censored, the life only exceeds that time).
+A joint's inputs are the images a production joint can have before its life is
+known: its earliest X-ray and latest cross-section taken at or before
+``input_max_cycles`` (0 by default: as reflowed), with their measured void and crack
+features, and its component. Later images are outcomes, not inputs: a joint is
+cross-sectioned when it is pulled or after it failed, so the cycle count of that cut
+is its censoring or failure time, and the crack it shows is the failure itself. A
+joint may have either modality, or both. Its outcome is ln(cycles to failure) with
+an event flag (False: censored, the life only exceeds that time).
 """
 
 from __future__ import annotations
@@ -26,15 +29,17 @@ LOG_FEATURES = {"void_count", "void_mean_diameter_um", "void_max_diameter_um", "
 MIN_CYCLES = 1.0  # a failure "at 0 cycles" (first reading already failed) is taken as 1 cycle
 
 
-def _one_per_joint(images: pd.DataFrame, modality: str, latest: bool) -> pd.DataFrame:
-    rows = images[images["modality"] == modality].sort_values(["joint_id", "cycles", "image_id"])
+def _one_per_joint(images: pd.DataFrame, modality: str, latest: bool, max_cycles: float) -> pd.DataFrame:
+    rows = images[(images["modality"] == modality) & (images["cycles"] <= max_cycles)]
+    rows = rows.sort_values(["joint_id", "cycles", "image_id"])
     return rows.drop_duplicates("joint_id", keep="last" if latest else "first").set_index("joint_id")
 
 
-def joint_table(ds: Dataset, progress=None) -> pd.DataFrame:
+def joint_table(ds: Dataset, progress=None, input_max_cycles: float = 0) -> pd.DataFrame:
     """Per joint: ids, image references, features, and the outcome where labelled.
 
-    A data set ingested with --no-measure is measured here from its crops.
+    Only images taken at or before ``input_max_cycles`` are inputs. A data set ingested
+    with --no-measure is measured here from its crops.
     """
     from ..measure.export import measured_images
 
@@ -43,12 +48,10 @@ def joint_table(ds: Dataset, progress=None) -> pd.DataFrame:
     out = pd.DataFrame(index=pd.Index(sorted(first.index), name="joint_id"))
     out["board_id"] = first["board_id"].astype(object) if "board_id" in first else None
     out["component"] = first["component"].astype(object) if "component" in first else "unknown"
-    xray = _one_per_joint(images, "xray", latest=False)
-    micro = _one_per_joint(images, "micrograph", latest=True)
+    xray = _one_per_joint(images, "xray", latest=False, max_cycles=input_max_cycles)
+    micro = _one_per_joint(images, "micrograph", latest=True, max_cycles=input_max_cycles)
     out["xray_image_id"] = xray["image_id"].astype(object).reindex(out.index)
     out["micrograph_image_id"] = micro["image_id"].astype(object).reindex(out.index)
-    out["xray_cycles"] = xray["cycles"].reindex(out.index).astype(float)
-    out["micrograph_cycles"] = micro["cycles"].reindex(out.index).astype(float)
     for name in XRAY_FEATURES:
         out[name] = xray[name].astype(float).reindex(out.index) if name in xray else np.nan
     for name in MICROGRAPH_FEATURES:
@@ -70,7 +73,7 @@ class FeatureEncoder:
     has_xray / has_micrograph indicator beside them), log scales tame sizes and counts,
     components become one-hot columns (an unseen component gets none).
     """
-    numeric: tuple[str, ...] = XRAY_FEATURES + ("xray_cycles",) + MICROGRAPH_FEATURES + ("micrograph_cycles",)
+    numeric: tuple[str, ...] = XRAY_FEATURES + MICROGRAPH_FEATURES
     medians: dict = field(default_factory=dict)
     means: dict = field(default_factory=dict)
     stds: dict = field(default_factory=dict)

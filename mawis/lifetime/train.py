@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import torch
+
 from ..atomic import check_writable_target
 from ..errors import UsageError
 from ..ingest.dataset import load_dataset
@@ -51,7 +53,7 @@ def train_lifetime(dataset_dir: Path, out_dir: Path, cfg: LifetimeConfig = Lifet
     check_writable_target(out_dir, overwrite, marker=META_FILE)
     start = time.perf_counter()
     ds = load_dataset(dataset_dir)
-    joints = subsample_labels(joint_table(ds), cfg.label_fraction, cfg.seed)
+    joints = subsample_labels(joint_table(ds, progress, cfg.input_max_cycles), cfg.label_fraction, cfg.seed)
     if kind == "features":
         model = fit_features_model(JointData(joints), cfg)
     else:
@@ -59,6 +61,11 @@ def train_lifetime(dataset_dir: Path, out_dir: Path, cfg: LifetimeConfig = Lifet
         data = joint_inputs(ds, joints, spec)
         if kind == "ssl":
             model = fit_frozen_model(data, loaded.encoder, spec, info, cfg)
+        elif kind == "random":
+            torch.manual_seed(cfg.seed)
+            fresh = {**info, "method": None, "source": "random init", "sha256": None}
+            random_encoder = fresh_encoder_factory(info["encoder"], info["input_transform"])()
+            model = fit_frozen_model(data, random_encoder, spec, fresh, cfg, kind="random")
         else:
             factory = copy_encoder_factory(loaded.encoder) if kind == "ssl-finetune" \
                 else fresh_encoder_factory(info["encoder"], info["input_transform"])
