@@ -26,9 +26,8 @@ from ..errors import MawisError
 from ..imaging.align import CROP_MAX, ModalityAlignment
 from ..ingest.dataset import Dataset, load_dataset
 from ..lifetime.metrics import lifetime_metrics
-from ..lifetime.models import (JointData, LifetimeModel, check_labels, copy_encoder_factory, encoder_info,
-                               fit_end_to_end_model, fit_features_model, fit_frozen_model, fresh_encoder_factory,
-                               input_spec, joint_inputs, subsample_labels)
+from ..lifetime.models import (JointData, LifetimeModel, check_labels, encoder_info, fit_kind, input_spec,
+                               joint_inputs, subsample_labels)
 from ..lifetime.table import XRAY_FEATURES, joint_table
 from ..measure.pipeline import measure_crop
 from ..measure.xray import segment_voids
@@ -72,22 +71,9 @@ class _Context:
 
 
 def fit_model(kind: str, data: JointData, ctx: _Context, seed: int, calibrate: bool) -> LifetimeModel:
-    cfg = replace(ctx.cfg.lifetime, seed=seed)
     info = encoder_info(ctx.encoder.meta, str(ctx.encoder.meta.get("dataset", {}).get("path", "")))
-    if kind == "features":
-        return fit_features_model(data, cfg, calibrate)
-    if kind == "ssl":
-        return fit_frozen_model(data, ctx.encoder.encoder, ctx.spec, info, cfg, calibrate)
-    fresh = {**info, "method": None, "source": "random init", "sha256": None}
-    if kind == "random":
-        torch.manual_seed(seed)
-        random_encoder = fresh_encoder_factory(info["encoder"], info["input_transform"])()
-        return fit_frozen_model(data, random_encoder, ctx.spec, fresh, cfg, calibrate, kind="random")
-    if kind == "ssl-finetune":
-        return fit_end_to_end_model(data, copy_encoder_factory(ctx.encoder.encoder), ctx.spec, info, cfg,
-                                    kind=kind, calibrate=calibrate, progress=ctx.progress)
-    return fit_end_to_end_model(data, fresh_encoder_factory(info["encoder"], info["input_transform"]), ctx.spec,
-                                fresh, cfg, kind="sl", calibrate=calibrate, progress=ctx.progress)
+    return fit_kind(kind, data, replace(ctx.cfg.lifetime, seed=seed), encoder=ctx.encoder.encoder, spec=ctx.spec,
+                    info=info, calibrate=calibrate, progress=ctx.progress)
 
 
 def _score(model: LifetimeModel, test: JointData, intervals: bool = True) -> tuple[dict, pd.DataFrame]:
@@ -101,30 +87,29 @@ def _score(model: LifetimeModel, test: JointData, intervals: bool = True) -> tup
                                void_fraction=j["void_fraction"].to_numpy(float))
 
 
-def _pretrained_encoder(dataset_dir: Path, out: Path, ctx_cfg: EvaluationConfig, train_ids, encoder_dir,
+def _pretrained_encoder(ds: Dataset, out: Path, ctx_cfg: EvaluationConfig, train_ids, encoder_dir,
                         log, progress) -> tuple[LoadedEncoder, dict]:
     if encoder_dir is not None:
         loaded = load_encoder(encoder_dir)
         return loaded, {"method": loaded.meta.get("method"), "encoder": loaded.meta.get("encoder"),
                         "source": str(encoder_dir), "images": None,
-                        "sees_test_images": _saw_test_images(loaded, dataset_dir, train_ids)}
+                        "sees_test_images": _saw_test_images(loaded, ds, train_ids)}
     work = _encoder_work_dir(out)
     start = time.perf_counter()
-    result = pretrain(dataset_dir, work, ctx_cfg.pretrain, overwrite=True, log=log, progress=progress,
+    result = pretrain(ds.root, work, ctx_cfg.pretrain, overwrite=True, log=log, progress=progress,
                       joints=None if ctx_cfg.pretrain_on_test else train_ids)
     loaded = load_encoder(result.out_dir)
     final = result.history[-1]
     return loaded, {"method": loaded.meta["method"], "encoder": loaded.meta["encoder"],
-                    "epochs": ctx_cfg.pretrain.epochs, "images": _image_count(dataset_dir, train_ids, ctx_cfg),
+                    "epochs": ctx_cfg.pretrain.epochs, "images": _image_count(ds, train_ids, ctx_cfg),
                     "sees_test_images": ctx_cfg.pretrain_on_test, "seconds": time.perf_counter() - start,
                     "probe_ridge_r2_random": result.history[0].get("ridge_r2"),
                     "probe_ridge_r2_final": final.get("ridge_r2"), "work_dir": str(work)}
 
 
-def _saw_test_images(loaded: LoadedEncoder, dataset_dir: Path, train_ids) -> bool | None:
+def _saw_test_images(loaded: LoadedEncoder, ds: Dataset, train_ids) -> bool | None:
     """From the encoder's training-image fingerprint: True (all of this data set's images),
     False (exactly the training joints' images), None (something else: not known)."""
-    ds = load_dataset(dataset_dir)
     modality = loaded.meta["input"]["modality"]
     fingerprint = loaded.meta.get("dataset", {}).get("fingerprint")
     if fingerprint == dataset_fingerprint(restrict_to_joints(ds, train_ids), modality):
@@ -132,8 +117,8 @@ def _saw_test_images(loaded: LoadedEncoder, dataset_dir: Path, train_ids) -> boo
     return True if fingerprint == dataset_fingerprint(ds, modality) else None
 
 
-def _image_count(dataset_dir: Path, train_ids, cfg: EvaluationConfig) -> int:
-    images = load_dataset(dataset_dir).images
+def _image_count(ds: Dataset, train_ids, cfg: EvaluationConfig) -> int:
+    images = ds.images
     images = images[images["modality"] == cfg.pretrain.modality]
     return int(len(images) if cfg.pretrain_on_test else images["joint_id"].isin(set(train_ids)).sum())
 
@@ -206,9 +191,8 @@ def _distorted_test(ctx: _Context, has: np.ndarray, crops: np.ndarray, kind: str
     return JointData(joints, images, ctx.test.has_image)
 
 
-def _robustness(ctx: _Context, models: dict, clean: dict) -> list[dict]:
+def _robustness(ctx: _Context, models: dict, clean: dict, has: np.ndarray, crops: np.ndarray) -> list[dict]:
     rows = []
-    has, crops = _test_xray_crops(ctx)
     if not len(has):  # no test X-rays to distort
         return rows
     for i, (kind_d, level) in enumerate(ctx.cfg.distortions):
@@ -267,8 +251,8 @@ def _void_masks(ctx: _Context, rows: pd.DataFrame, crops: np.ndarray, truth_dir:
                                     (r["crop_centre_row"], r["crop_centre_col"])) for _, r in rows.iterrows()])
 
 
-def _saliency(ctx: _Context, models: dict, truth_dir: Path | None) -> tuple[dict, dict]:
-    has, crops = _test_xray_crops(ctx)
+def _saliency(ctx: _Context, models: dict, truth_dir: Path | None, has: np.ndarray,
+              crops: np.ndarray) -> tuple[dict, dict]:
     if ctx.spec.modality != "xray" or not len(has):
         return {}, {}
     joints = ctx.test.joints.iloc[has]
@@ -407,7 +391,7 @@ def evaluate(dataset_dir: Path, out_dir: Path, cfg: EvaluationConfig = Evaluatio
     check_labels(subsample_labels(joints[~test_mask], cfg.label_fraction, cfg.seeds[0]))  # before pretraining
     train_ids = joints.loc[~test_mask, "joint_id"].tolist()
     try:
-        encoder, pretraining = _pretrained_encoder(dataset_dir, out_dir, cfg, train_ids, encoder_dir,
+        encoder, pretraining = _pretrained_encoder(ds, out_dir, cfg, train_ids, encoder_dir,
                                                    _epoch_logger(log), progress)
     except BaseException:  # an interrupted evaluation is not resumed: leave no work folders
         _remove_encoder_work(out_dir)
@@ -420,7 +404,7 @@ def evaluate(dataset_dir: Path, out_dir: Path, cfg: EvaluationConfig = Evaluatio
         ctx = _Context(ds, cfg, data.subset(~test_mask), data.subset(test_mask), encoder, spec, progress, log)
         parts = _run_stages(ctx, Path(truth_dir) if truth_dir else None, timings)
         split = {"by": split_by, "test_mask": test_mask, "joints": joints}
-        metrics = _document(ctx, Path(dataset_dir), truth_dir, split, pretraining, parts, timings)
+        metrics = _document(ctx, truth_dir, split, pretraining, parts, timings)
         _write(out_dir, metrics, parts, overwrite)
     except BaseException:
         if work is not None:
@@ -440,10 +424,11 @@ def _run_stages(ctx: _Context, truth_dir: Path | None, timings: dict) -> dict:
             scores[kind].update(extra)
     timings["headline models"] = time.perf_counter() - clock
     parts = {"models": models, "scores": scores, "predictions": predictions}
+    xrays = _test_xray_crops(ctx)  # positions and crops, for the distortions and the saliency maps
     stages = {"label efficiency": lambda: _label_efficiency(ctx, scores),
-              "robustness": lambda: _robustness(ctx, models, scores),
+              "robustness": lambda: _robustness(ctx, models, scores, *xrays),
               "embedding maps": lambda: _embedding_maps(ctx, models),
-              "saliency": lambda: _saliency(ctx, models, truth_dir)}
+              "saliency": lambda: _saliency(ctx, models, truth_dir, *xrays)}
     for name, stage in stages.items():
         clock = time.perf_counter()
         ctx.log(name)
@@ -452,15 +437,14 @@ def _run_stages(ctx: _Context, truth_dir: Path | None, timings: dict) -> dict:
     return parts
 
 
-def _document(ctx: _Context, dataset_dir: Path, truth_dir, split: dict, pretraining: dict, parts: dict,
-              timings: dict) -> dict:
+def _document(ctx: _Context, truth_dir, split: dict, pretraining: dict, parts: dict, timings: dict) -> dict:
     cfg, joints, test_mask = ctx.cfg, split["joints"], split["test_mask"]
     test_l = ctx.test.joints[ctx.test.joints["labelled"]]
     maps, probes = parts["embedding maps"]
     metrics = {
         "format": "mawis-evaluation", "version": 1,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "dataset": {"path": str(dataset_dir.absolute()), "fingerprint": ctx.ds.info.get("batch_fingerprint"),
+        "dataset": {"path": str(ctx.ds.root.absolute()), "fingerprint": ctx.ds.info.get("batch_fingerprint"),
                     "joints": len(joints), "labelled_joints": int(joints["labelled"].sum()),
                     "censored_share": float(1 - joints.loc[joints["labelled"], "event"].mean())},
         "split": {"by": split["by"], "test_share": cfg.test_share, "seed": cfg.split_seed,

@@ -47,12 +47,13 @@ class JointData:
     images: torch.Tensor | None = None     # uint8 (n, 1, h, w); zeros where a joint has no image
     has_image: np.ndarray | None = None    # bool (n,)
 
-    def subset(self, mask: np.ndarray) -> "JointData":
-        mask = np.asarray(mask, bool)
-        index = torch.from_numpy(np.nonzero(mask)[0])
-        return JointData(self.joints[mask].reset_index(drop=True),
-                         None if self.images is None else self.images[index],
-                         None if self.has_image is None else self.has_image[mask])
+    def subset(self, rows: np.ndarray) -> "JointData":
+        """The joints selected by a boolean mask or by positions, in that order."""
+        rows = np.asarray(rows)
+        positions = np.nonzero(rows)[0] if rows.dtype == bool else rows.astype(np.int64)
+        return JointData(self.joints.iloc[positions].reset_index(drop=True),
+                         None if self.images is None else self.images[torch.from_numpy(positions)],
+                         None if self.has_image is None else self.has_image[positions])
 
     @property
     def labelled(self) -> np.ndarray:
@@ -237,13 +238,13 @@ class _EndToEndNet(nn.Module):
         return self.head(torch.cat([e, features], dim=1)).squeeze(1)
 
 
-def _train_end_to_end(encoder: nn.Module, lab: JointData, x: np.ndarray, cfg: LifetimeConfig, seed: int,
+def _train_end_to_end(encoder_factory, lab: JointData, x: np.ndarray, cfg: LifetimeConfig, seed: int,
                       finetune: bool, progress=None, stage: str = "") -> _EndToEndNet:
     log_t, event, _ = _outcome(lab.joints)
     e2e = cfg.end_to_end
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # before the encoder is built: a fresh one's weights follow the seed too
     y, ev = torch.tensor(log_t, dtype=torch.float32), torch.tensor(event)
-    net = _EndToEndNet(encoder, x.shape[1], y)
+    net = _EndToEndNet(encoder_factory(), x.shape[1], y)
     feats = torch.as_tensor(x, dtype=torch.float32)
     has = torch.as_tensor(lab.has_image, dtype=torch.float32)
     scale = e2e.finetune_encoder_lr_scale if finetune else 1.0
@@ -280,20 +281,40 @@ def fit_end_to_end_model(data: JointData, encoder_factory, spec: InputSpec, enco
     residuals, res_event = [], []
     splits = group_folds(groups, event, cfg.folds) if calibrate else []
     for i, (tr, te) in enumerate(splits):
-        fold_net = _train_end_to_end(encoder_factory(), lab.subset(np.isin(np.arange(len(log_t)), tr)), x[tr], cfg,
-                                     cfg.seed + 1 + i, finetune, progress, f"{kind}: calibration fold {i + 1}")
+        fold_net = _train_end_to_end(encoder_factory, lab.subset(tr), x[tr], cfg, cfg.seed + 1 + i, finetune,
+                                     progress, f"{kind}: calibration fold {i + 1}")
         with torch.no_grad():
-            held = lab.subset(np.isin(np.arange(len(log_t)), te))
+            held = lab.subset(te)
             mu = fold_net(held.images.float() / 255.0, torch.as_tensor(held.has_image, dtype=torch.float32),
                           torch.as_tensor(x[te], dtype=torch.float32)).numpy()
         residuals.append((log_t[te] - mu) / float(fold_net.log_sigma.detach().exp()))
         res_event.append(event[te])
-    net = _train_end_to_end(encoder_factory(), lab, x, cfg, cfg.seed, finetune, progress, f"{kind}: training")
+    net = _train_end_to_end(encoder_factory, lab, x, cfg, cfg.seed, finetune, progress, f"{kind}: training")
     weights = net.head.weight.detach().double().numpy().ravel()
     return LifetimeModel(kind, features, weights, float(net.head.bias.detach()), float(net.log_sigma.detach().exp()),
                          _bounds(residuals, res_event, cfg.interval_level), cfg.interval_level,
                          encoder=net.encoder.eval(), spec=spec, encoder_info=encoder_info,
                          training={"labelled": len(lab.joints), "steps": cfg.end_to_end.steps})
+
+
+def fit_kind(kind: str, data: JointData, cfg: LifetimeConfig, *, encoder: nn.Module | None = None,
+             spec: InputSpec | None = None, info: dict | None = None, calibrate: bool = True,
+             progress=None) -> LifetimeModel:
+    """Fit one of ``KINDS``. ``encoder`` is the pretrained encoder (``ssl``, ``ssl-finetune``); ``info``
+    describes it, or the backbone that ``sl`` and ``random`` build fresh (seeded by ``cfg.seed``)."""
+    if kind == "features":
+        return fit_features_model(data, cfg, calibrate)
+    if kind == "ssl":
+        return fit_frozen_model(data, encoder, spec, info, cfg, calibrate)
+    if kind == "ssl-finetune":
+        return fit_end_to_end_model(data, copy_encoder_factory(encoder), spec, info, cfg, kind=kind,
+                                    calibrate=calibrate, progress=progress)
+    fresh = {**info, "method": None, "source": "random init", "sha256": None}
+    factory = fresh_encoder_factory(info["encoder"], info["input_transform"])
+    if kind == "random":
+        torch.manual_seed(cfg.seed)
+        return fit_frozen_model(data, factory(), spec, fresh, cfg, calibrate, kind="random")
+    return fit_end_to_end_model(data, factory, spec, fresh, cfg, kind="sl", calibrate=calibrate, progress=progress)
 
 
 def encoder_info(meta: dict, source: str) -> dict:

@@ -7,11 +7,11 @@ out-of-fold residuals over grouped folds of the training joints.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
 
 from ..atomic import check_writable_target
 from ..errors import UsageError
@@ -21,9 +21,7 @@ from ..ssl.data import InputSpec
 from ..ssl.model_io import load_encoder
 from .config import KINDS, LifetimeConfig
 from .io import META_FILE, save_lifetime_model
-from .models import (JointData, LifetimeModel, copy_encoder_factory, fit_end_to_end_model, fit_features_model,
-                     encoder_info, fit_frozen_model, fresh_encoder_factory, input_spec, joint_inputs,
-                     subsample_labels)
+from .models import JointData, LifetimeModel, encoder_info, fit_kind, input_spec, joint_inputs, subsample_labels
 from .table import joint_table
 
 
@@ -55,26 +53,15 @@ def train_lifetime(dataset_dir: Path, out_dir: Path, cfg: LifetimeConfig = Lifet
     ds = load_dataset(dataset_dir)
     joints = subsample_labels(joint_table(ds, progress, cfg.input_max_cycles), cfg.label_fraction, cfg.seed)
     if kind == "features":
-        model = fit_features_model(JointData(joints), cfg)
+        model = fit_kind(kind, JointData(joints), cfg)
     else:
         loaded, spec, info = _encoder_and_spec(ds, encoder_dir)
-        data = joint_inputs(ds, joints, spec)
-        if kind == "ssl":
-            model = fit_frozen_model(data, loaded.encoder, spec, info, cfg)
-        elif kind == "random":
-            torch.manual_seed(cfg.seed)
-            fresh = {**info, "method": None, "source": "random init", "sha256": None}
-            random_encoder = fresh_encoder_factory(info["encoder"], info["input_transform"])()
-            model = fit_frozen_model(data, random_encoder, spec, fresh, cfg, kind="random")
-        else:
-            factory = copy_encoder_factory(loaded.encoder) if kind == "ssl-finetune" \
-                else fresh_encoder_factory(info["encoder"], info["input_transform"])
-            model = fit_end_to_end_model(data, factory, spec, info, cfg, kind=kind, progress=progress)
+        model = fit_kind(kind, joint_inputs(ds, joints, spec), cfg, encoder=loaded and loaded.encoder, spec=spec,
+                         info=info, progress=progress)
     labelled = joints[joints["labelled"]]
     summary = {"kind": kind, "labelled_joints": len(labelled), "failed": int(labelled["event"].sum()),
                "censored": int((~labelled["event"]).sum()), "sigma": model.sigma,
-               "interval_level": model.level, "interval_factor": float(2.718281828459045 ** (
-                   model.sigma * (model.bounds[1] - model.bounds[0]))),
+               "interval_level": model.level, "interval_factor": math.exp(model.sigma * (model.bounds[1] - model.bounds[0])),
                "seconds": time.perf_counter() - start}
     extra = {"dataset": {"path": str(Path(dataset_dir).absolute()), "fingerprint": ds.info.get("batch_fingerprint"),
                          "joints": len(joints)},
