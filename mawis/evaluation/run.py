@@ -12,6 +12,7 @@ scored once per fitted model and never steer a choice.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -104,7 +105,7 @@ def _pretrained_encoder(ds: Dataset, out: Path, ctx_cfg: EvaluationConfig, train
                     "epochs": ctx_cfg.pretrain.epochs, "images": _image_count(ds, train_ids, ctx_cfg),
                     "sees_test_images": ctx_cfg.pretrain_on_test, "seconds": time.perf_counter() - start,
                     "probe_ridge_r2_random": result.history[0].get("ridge_r2"),
-                    "probe_ridge_r2_final": final.get("ridge_r2"), "work_dir": str(work)}
+                    "probe_ridge_r2_final": final.get("ridge_r2")}
 
 
 def _saw_test_images(loaded: LoadedEncoder, ds: Dataset, train_ids) -> bool | None:
@@ -390,15 +391,10 @@ def evaluate(dataset_dir: Path, out_dir: Path, cfg: EvaluationConfig = Evaluatio
                          "evaluation needs more cycled boards")
     check_labels(subsample_labels(joints[~test_mask], cfg.label_fraction, cfg.seeds[0]))  # before pretraining
     train_ids = joints.loc[~test_mask, "joint_id"].tolist()
-    try:
+    try:  # an interrupted or failed evaluation is not resumed: it leaves no work folders
         encoder, pretraining = _pretrained_encoder(ds, out_dir, cfg, train_ids, encoder_dir,
                                                    _epoch_logger(log), progress)
-    except BaseException:  # an interrupted evaluation is not resumed: leave no work folders
-        _remove_encoder_work(out_dir)
-        raise
-    timings["pretraining"] = time.perf_counter() - clock
-    work = Path(pretraining.pop("work_dir")) if "work_dir" in pretraining else None
-    try:
+        timings["pretraining"] = time.perf_counter() - clock
         spec = input_spec(encoder.meta)
         data = joint_inputs(ds, joints, spec)
         ctx = _Context(ds, cfg, data.subset(~test_mask), data.subset(test_mask), encoder, spec, progress, log)
@@ -407,12 +403,10 @@ def evaluate(dataset_dir: Path, out_dir: Path, cfg: EvaluationConfig = Evaluatio
         metrics = _document(ctx, truth_dir, split, pretraining, parts, timings)
         _write(out_dir, metrics, parts, overwrite)
     except BaseException:
-        if work is not None:
-            import shutil
-            shutil.rmtree(work, ignore_errors=True)
+        _remove_encoder_work(out_dir)
         raise
-    if work is not None:  # the evaluation's own encoder is kept beside the report
-        _keep_encoder(work, out_dir / "encoder")
+    if encoder_dir is None:  # the evaluation's own encoder is kept beside the report
+        _keep_encoder(_encoder_work_dir(out_dir), out_dir / "encoder")
     return EvaluationResult(out_dir, metrics)
 
 
@@ -490,14 +484,12 @@ def _encoder_work_dir(out: Path) -> Path:
 
 
 def _remove_encoder_work(out: Path) -> None:
-    import shutil
     work = _encoder_work_dir(out)
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(work_dir_for(work), ignore_errors=True)
 
 
 def _keep_encoder(work: Path, target: Path) -> None:
-    import shutil
     if work.is_dir():
         shutil.rmtree(target, ignore_errors=True)
         work.rename(target)
