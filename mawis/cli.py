@@ -243,39 +243,255 @@ def _print_epoch(record: dict) -> None:
     console.print("  ".join(parts), markup=False, highlight=False, soft_wrap=True)
 
 
+def _registry_option():
+    return typer.Option(None, "--registry", help="Model registry folder [default: $MAWIS_MODELS or models/].")
+
+
 @app.command()
 def train(
     dataset: Path = typer.Argument(..., help="Data set folder from `mawis ingest`, with lifetime labels."),
     encoder: Optional[Path] = typer.Option(None, "--encoder", help="Pretrained encoder folder (`mawis pretrain`); "
                                                                   "without it the head uses the measured features only."),
     kind: str = typer.Option("auto", "--kind", help="auto (ssl with --encoder, else features), features, ssl, "
-                                                      "ssl-finetune or sl (the backbone from scratch)."),
+                                                      "ssl-finetune, sl (the backbone from scratch) or random."),
     label_fraction: Optional[float] = typer.Option(None, "--label-fraction", help="Share of the labelled joints "
                                                                                   "to use [default: 1.0]."),
-    out: Path = typer.Option(Path("models/lifetime"), "--out", "-o", help="Model folder to create."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the model to this folder instead of "
+                                                                 "registering it."),
+    registry: Optional[Path] = _registry_option(),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed [default: 0]."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file with lifetime-model settings "
                                                                   "(see mawis/lifetime/config.py)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the model folder if it exists."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the --out folder if it exists."),
 ) -> None:
-    """Fit a censoring-aware lifetime model (log-normal AFT head, conformal interval) on a data set's labels."""
+    """Fit a censoring-aware lifetime model (log-normal AFT head, conformal interval) on a data set's labels
+    and register it (the first model in a registry becomes the promoted default)."""
     from dataclasses import replace
 
     from .lifetime.config import load_lifetime_config
-    from .lifetime.train import train_lifetime
+    from .registry.store import Registry
+    from .workflows.train import train_model
 
     cfg = load_lifetime_config(config)
     options = {"label_fraction": label_fraction, "seed": seed}
     cfg = replace(cfg, **{k: v for k, v in options.items() if v is not None})
     cfg.validate()
     with _progress_bar() as progress:
-        result = train_lifetime(dataset, out, cfg, encoder_dir=encoder, kind=kind, overwrite=overwrite,
-                                progress=progress)
+        result = train_model(dataset, cfg, encoder_dir=encoder, kind=kind, out_dir=out, registry=Registry(registry),
+                             overwrite=overwrite, progress=progress)
     s = result.summary
-    console.print(f"model     {result.out_dir} ({s['kind']})\n"
-                  f"labels    {s['labelled_joints']} joints: {s['failed']} failed, {s['censored']} censored\n"
-                  f"interval  {s['interval_level'] * 100:g} % interval spans a factor {s['interval_factor']:.2f} "
-                  f"in cycles\ntime      {s['seconds']:.1f} s", markup=False, highlight=False)
+    cv = result.model.training.get("cv_metrics") or {}
+    lines = [f"model     {result.model_id or result.out_dir} ({s['kind']})"
+             + (" - promoted (the default for predict)" if result.promoted else ""),
+             f"folder    {result.out_dir}",
+             f"labels    {s['labelled_joints']} joints: {s['failed']} failed, {s['censored']} censored",
+             f"interval  {s['interval_level'] * 100:g} % interval spans a factor {s['interval_factor']:.2f} in cycles"]
+    if cv:
+        lines.append(f"CV        C-index {cv['c_index']:.3f}, R² {cv['r2']:.3f} (out-of-fold, training boards)")
+    lines.append(f"time      {s['seconds']:.1f} s")
+    console.print("\n".join(lines), markup=False, highlight=False)
+
+
+@app.command()
+def predict(
+    source: Path = typer.Argument(..., help="Batch folder (contract v1), or a data set from `mawis ingest`."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registry id, 'latest', or a model folder "
+                                                                   "[default: the promoted model]."),
+    out: Path = typer.Option(Path("reports/prediction"), "--out", "-o", help="Folder to create: predictions.csv/"
+                                                                             ".parquet, lifetime_report.html."),
+    required_cycles: Optional[float] = typer.Option(None, "--required-cycles", help="Life every joint must reach; "
+                                                                                    "risk classes use it [default: 1500]."),
+    registry: Optional[Path] = _registry_option(),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file with prediction settings "
+                                                                  "(see mawis/workflows/predict.py)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda [default: auto]."),
+    workers: int = typer.Option(0, "--workers", help="Worker processes for ingesting a batch (0 = one per core)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output folder if it exists."),
+) -> None:
+    """Predict every joint's cycles to failure with an interval, acceptance verdicts and risk classes,
+    and write the lifetime report for quality teams."""
+    from .registry.store import Registry
+    from .workflows.predict import REPORT_FILE, load_predict_config, predict as run_predict
+
+    cfg = load_predict_config(config, required_cycles=required_cycles, device=device)
+    with _progress_bar() as progress:
+        result = run_predict(source, out, model=model, registry=Registry(registry), cfg=cfg, overwrite=overwrite,
+                             workers=workers, progress=progress)
+    s = result.summary
+    risk, weibull = s["counts"]["risk"], s["weibull"]
+    lines = [f"model     {s['model']['id']} ({s['model']['kind']})",
+             f"joints    {s['batch']['joints']} on {s['batch']['boards']} boards: {risk['high']} high, "
+             f"{risk['elevated']} elevated, {risk['low']} low risk against {cfg.required_cycles:g} cycles",
+             f"accept    {s['counts']['verdict']['fail']} joints fail the acceptance rules",
+             f"OOD       {s['counts']['ood']} joints out of the training distribution"]
+    if weibull:
+        lines.append(f"Weibull   shape {weibull['shape']['value']:.2f}, characteristic life "
+                     f"{weibull['characteristic_life']['value']:.0f}, B10 {weibull['b10']['value']:.0f} cycles "
+                     "(of the predicted lives)")
+    if s.get("drift"):
+        lines.append(f"drift     {s['drift']['summary']}")
+    lines += [f"report    {result.out_dir / REPORT_FILE}", f"table     {result.out_dir / 'predictions.csv'}"]
+    console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def drift(
+    source: Path = typer.Argument(..., help="Batch folder (contract v1), or a data set from `mawis ingest`."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registry id, 'latest', or a model folder "
+                                                                   "[default: the promoted model]."),
+    out: Path = typer.Option(Path("reports/drift"), "--out", "-o", help="Folder to create: drift.json, drift.html."),
+    registry: Optional[Path] = _registry_option(),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="False-alarm rate of the check [default: 0.01]."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file with a [drift] table "
+                                                                  "(see mawis/registry/drift.py)."),
+    workers: int = typer.Option(0, "--workers", help="Worker processes for ingesting a batch (0 = one per core)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output folder if it exists."),
+) -> None:
+    """Compare a batch with a model's training data (embeddings and void/crack features).
+    Exit code 0: no drift; 3: drift (the batch should not be predicted without checking)."""
+    from dataclasses import replace
+
+    from .registry.store import Registry
+    from .workflows.drift import EXIT_DRIFT, drift as run_drift
+    from .workflows.predict import load_predict_config
+
+    cfg = load_predict_config(config).drift
+    cfg = replace(cfg, **({"alpha": alpha} if alpha is not None else {}))
+    cfg.validate()
+    with _progress_bar() as progress:
+        result = run_drift(source, out, model=model, registry=Registry(registry), cfg=cfg, overwrite=overwrite,
+                           workers=workers, progress=progress)
+    r = result.report
+    console.print(f"{r['summary']}\nreport    {result.out_dir / 'drift.html'}\njson      {result.out_dir / 'drift.json'}",
+                  markup=False, highlight=False, soft_wrap=True)
+    if r["drift"]:
+        raise typer.Exit(EXIT_DRIFT)
+
+
+@app.command()
+def retrain(
+    data: list[Path] = typer.Option(..., "--data", "-d", help="New data: a batch or data set folder; repeat for "
+                                                              "several (include the old data to keep it in pretraining)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registry id, 'latest', or a model folder "
+                                                                   "[default: the promoted model]."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs of continued pretraining [default: 5]."),
+    tolerance: Optional[float] = typer.Option(None, "--tolerance", help="How far the held-out C-index may fall and "
+                                                                        "still count as not worse [default: 0]."),
+    force: bool = typer.Option(False, "--force", help="Promote the new model even if it is worse or cannot be "
+                                                      "compared."),
+    registry: Optional[Path] = _registry_option(),
+    workers: int = typer.Option(0, "--workers", help="Worker processes for ingesting batches (0 = one per core)."),
+) -> None:
+    """Continue SSL pretraining on old plus new images, refit the head with all labels, compare old and new on
+    held-out joints the old model never saw, register the new model as a child, and promote it if not worse."""
+    from dataclasses import replace
+
+    from .registry.store import Registry
+    from .workflows.retrain import RetrainConfig, retrain as run_retrain
+
+    options = {"epochs": epochs, "tolerance": tolerance}
+    cfg = replace(RetrainConfig(), **{k: v for k, v in options.items() if v is not None})
+    say = lambda line: console.print(line, markup=False, highlight=False)  # noqa: E731
+    with _progress_bar() as progress:
+        result = run_retrain(model, data, registry=Registry(registry), cfg=cfg, force=force, workers=workers,
+                             log=say, progress=progress)
+    lines = [f"model     {result.model_id} (child of {result.parent})", f"folder    {result.path}"]
+    if result.comparison:
+        old, new = result.comparison["old"], result.comparison["new"]
+        lines.append(f"held out  {result.comparison['held_out_joints']} joints: C-index {new['c_index']:.3f} new vs "
+                     f"{old['c_index']:.3f} old, R² {new['r2']:.3f} vs {old['r2']:.3f}")
+    lines.append(result.reason)
+    say("\n".join(lines))
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo"), "--out", "-o", help="Folder for the demo's data, models and reports."),
+    quick: bool = typer.Option(False, "--quick", help="Small settings: about 2 minutes on 2 CPU cores "
+                                                      "(default: about 10; larger settings on a GPU)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier demo in --out."),
+) -> None:
+    """Run the whole product end to end on a simulated campaign: simulate, ingest, measure, pretrain, train,
+    evaluate SSL vs SL, predict a fresh batch, check another station's batch for drift."""
+    from .workflows.demo import auto_preset, demo_preset, run_demo
+
+    preset = auto_preset(quick)
+    say = lambda line: console.print(line, markup=False, highlight=False)  # noqa: E731
+    say(f"demo      preset {preset!r} into {out}")
+    with _progress_bar() as progress:
+        result = run_demo(out, demo_preset(preset), overwrite=overwrite, log=say, progress=progress)
+    s = result.summary
+    counts = s["prediction"]
+    lines = ["", "findings of the SSL vs SL comparison:"] + [f"- {line}" for line in s["findings"]]
+    lines += ["", f"new batch  {counts['risk']['high']} high, {counts['risk']['elevated']} elevated, "
+                  f"{counts['risk']['low']} low risk; {counts['verdict']['fail']} fail acceptance; "
+                  f"{counts['ood']} out of distribution",
+              f"same station   {s['same_station_drift']}", f"other station  {s['other_station_drift']}", ""]
+    lines += [f"{name:<22} {path}" for name, path in result.outputs.items()]
+    lines.append(f"took {result.seconds / 60:.1f} min")
+    say("\n".join(lines))
+
+
+models_app = typer.Typer(help="List, inspect, promote and remove registered lifetime models.", no_args_is_help=True,
+                         rich_markup_mode=None)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list(registry: Optional[Path] = _registry_option()) -> None:
+    """One line per model, oldest first; * marks the promoted model."""
+    from .registry.store import Registry
+
+    reg = Registry(registry)
+    entries = reg.entries()
+    if not entries:
+        console.print(f"no models in {reg.root}; train one with `mawis train`", markup=False)
+        return
+    print(f"  {'id':<34} {'kind':<13} {'created':<26} {'C-index':>7}  parent")
+    for e in entries:
+        c = (e.metrics.get("values") or {}).get("c_index")
+        print(f"{'*' if e.promoted else ' '} {e.id:<34} {e.kind:<13} {e.created:<26} "
+              f"{'' if c is None else f'{c:.3f}':>7}  {e.parent or ''}")
+
+
+@models_app.command("show")
+def models_show(model: str = typer.Argument("latest", help="Registry id, 'latest' or a model folder."),
+                registry: Optional[Path] = _registry_option()) -> None:
+    """The model card: identity, training data, metrics, known limits (JSON)."""
+    import json
+
+    from .lifetime.io import load_lifetime_model
+    from .registry.store import Registry, model_card
+
+    reg = Registry(registry)
+    path = reg.resolve(model)
+    _, meta = load_lifetime_model(path)  # also checks the files' hashes
+    print(json.dumps(model_card(path, meta, reg), indent=2))
+
+
+@models_app.command("promote")
+def models_promote(model: str = typer.Argument(..., help="Registry id (or 'latest')."),
+                   registry: Optional[Path] = _registry_option()) -> None:
+    """Make a model the default for `mawis predict` and `mawis drift`."""
+    from .lifetime.io import load_lifetime_model
+    from .registry.store import Registry
+
+    reg = Registry(registry)
+    path = reg.resolve(model)
+    load_lifetime_model(path)  # never promote a damaged model
+    entry = reg.promote(path.name)
+    console.print(f"promoted  {entry.id}", markup=False)
+
+
+@models_app.command("remove")
+def models_remove(model: str = typer.Argument(..., help="Registry id."),
+                  force: bool = typer.Option(False, "--force", help="Also remove the promoted model."),
+                  registry: Optional[Path] = _registry_option()) -> None:
+    """Delete a model from the registry."""
+    from .registry.store import Registry
+
+    Registry(registry).remove(model, force=force)
+    console.print(f"removed   {model}", markup=False)
 
 
 @app.command()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from mawis.sim import CampaignConfig, simulate_batch
+from tests.browser import PageCheck, keep_screenshot, open_report, require_browser
 
 
 def make_batch(root: Path, name: str, **kwargs) -> tuple[Path, Path]:
@@ -43,3 +45,30 @@ def assert_one_error_line(err: str, message: str) -> None:
     """The CLI's contract for bad input: exactly one line, starting 'error: ', naming the problem."""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
+
+
+@pytest.fixture
+def open_in_chromium(request, tmp_path):
+    """``open_in_chromium(html_path, name=None, **kwargs) -> PageCheck``: the page in headless Chromium.
+
+    Skips the test without Chromium (fails it when MAWIS_REQUIRE_BROWSER=1). The screenshot is
+    ``tmp_path/<name or page stem>.png``, copied into $MAWIS_SCREENSHOTS when that is set. Keyword
+    arguments go to :func:`tests.browser.open_report` (width, height, counts, texts, inspect).
+    """
+    require_browser()
+    test = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
+
+    def open_page(html_path: Path, name: str | None = None, **kwargs) -> PageCheck:
+        name = name or Path(html_path).stem
+        page = open_report(html_path, tmp_path / f"{name}.png", **kwargs)
+        keep_screenshot(page.screenshot, f"{test}-{name}.png")
+        return page
+
+    return open_page
+
+
+def pytest_collection_modifyitems(items):
+    # every test that opens a browser carries the marker, so -m "not browser" leaves them all out
+    for item in items:
+        if "open_in_chromium" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)

@@ -21,9 +21,9 @@ from mawis.lifetime.config import EndToEndConfig, LifetimeConfig
 from mawis.lifetime.io import WEIGHTS_FILE, load_lifetime_model
 from mawis.lifetime.models import joint_inputs
 from mawis.lifetime.table import joint_table
-from mawis.lifetime.train import train_lifetime
 from mawis.ssl.config import PretrainConfig
 from mawis.ssl.train import pretrain
+from mawis.workflows.train import train_model
 
 from .conftest import assert_one_error_line, make_batch
 
@@ -59,8 +59,8 @@ def test_only_images_taken_before_cycling_are_inputs(campaign):
 @pytest.mark.parametrize("kind", ["features", "ssl", "sl", "random"])
 def test_trained_model_loads_back_and_predicts_the_same(campaign, tmp_path, kind):
     dataset, encoder, _ = campaign
-    result = train_lifetime(dataset, tmp_path / kind, TINY, encoder_dir=None if kind == "features" else encoder,
-                            kind=kind)
+    result = train_model(dataset, TINY, encoder_dir=None if kind == "features" else encoder, kind=kind,
+                         out_dir=tmp_path / kind)
     loaded, meta = load_lifetime_model(tmp_path / kind)
     ds = load_dataset(dataset)
     joints = joint_table(ds)

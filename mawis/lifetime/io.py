@@ -43,8 +43,11 @@ def _tensors(model: LifetimeModel) -> dict[str, torch.Tensor]:
     return out
 
 
-def save_lifetime_model(out_dir: Path, model: LifetimeModel, extra: dict, overwrite: bool = False) -> Path:
-    """Write the model folder atomically; ``extra`` (data set, metrics, ...) goes into lifetime.json."""
+def save_lifetime_model(out_dir: Path, model: LifetimeModel, extra: dict, overwrite: bool = False,
+                        files: dict[str, bytes] | None = None) -> Path:
+    """Write the model folder atomically; ``extra`` (data set, metrics, ...) goes into lifetime.json,
+    ``files`` (e.g. the drift reference) beside it, each vouched for by its SHA-256."""
+    files = dict(files or {})
     buffer = io.BytesIO()
     torch.save(_tensors(model), buffer)
     weights = buffer.getvalue()
@@ -58,10 +61,12 @@ def save_lifetime_model(out_dir: Path, model: LifetimeModel, extra: dict, overwr
                                                       "width": model.spec.width}}
                     if model.encoder is not None else None),
         "training": model.training, "library_versions": library_versions(), **extra,
-        "sha256": {WEIGHTS_FILE: hashlib.sha256(weights).hexdigest()},
+        "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in {WEIGHTS_FILE: weights, **files}.items()},
     }
     with atomic_dir(Path(out_dir), overwrite=overwrite, marker=META_FILE) as tmp:
         (tmp / WEIGHTS_FILE).write_bytes(weights)
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
     return Path(out_dir)
 
@@ -94,3 +99,17 @@ def _build(meta: dict, tensors: dict) -> LifetimeModel:
         model.encoder, model.encoder_info = encoder.eval(), {k: v for k, v in info.items() if k != "input"}
         model.spec = InputSpec(**info["input"])
     return model
+
+
+def read_model_file(model_dir: Path, meta: dict, name: str) -> bytes | None:
+    """The bytes of an extra file of a model folder after its hash check; None if the model has none."""
+    recorded = meta.get("sha256", {}).get(name) if isinstance(meta.get("sha256"), dict) else None
+    if recorded is None:
+        return None
+    path = Path(model_dir) / name
+    if not path.is_file():
+        raise MawisError(f"{model_dir}: {name} is missing; the model folder is incomplete")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != recorded:
+        raise MawisError(f"{path}: content hash does not match {META_FILE}; the file was changed or damaged")
+    return data

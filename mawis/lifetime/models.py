@@ -35,6 +35,7 @@ from ..ssl.probe import embed
 from .aft import LinearAFT, penalty_label, group_folds, lognormal_nll, penalty_grid, select_alpha
 from .config import LifetimeConfig
 from .conformal import conformal_bounds
+from .metrics import lifetime_metrics
 from .table import FeatureEncoder
 
 MIN_LABELLED, MIN_FAILED = 5, 2
@@ -124,19 +125,20 @@ class LifetimeModel:
         e[~data.has_image] = 0.0
         return e
 
-    def design(self, data: JointData, device: str = "cpu") -> np.ndarray:
+    def design(self, data: JointData, device: str = "cpu", embeddings: np.ndarray | None = None) -> np.ndarray:
+        """The head's inputs; ``embeddings`` (from :meth:`embeddings`) saves computing them again."""
         x = self.features.transform(data.joints)
         if self.encoder is None:
             return x
-        e = self.embeddings(data, device)
+        e = self.embeddings(data, device) if embeddings is None else np.array(embeddings, dtype=np.float64)
         if self.projection is not None:
             e = self.projection.transform(e)
             e[~data.has_image] = 0.0
         return np.concatenate([e, x], axis=1)
 
-    def predict(self, data: JointData, device: str = "cpu") -> pd.DataFrame:
+    def predict(self, data: JointData, device: str = "cpu", embeddings: np.ndarray | None = None) -> pd.DataFrame:
         """ln cycles to failure: the point prediction and the interval, one row per joint."""
-        mu = self.design(data, device) @ self.coef + self.intercept
+        mu = self.design(data, device, embeddings) @ self.coef + self.intercept
         return pd.DataFrame({"joint_id": data.joints["joint_id"].to_numpy(), "log_pred": mu,
                              "log_lo": mu + self.sigma * self.bounds[0], "log_hi": mu + self.sigma * self.bounds[1]})
 
@@ -182,13 +184,25 @@ def _fit_linear(z: np.ndarray, labelled: pd.DataFrame, cfg: LifetimeConfig, cali
     grid = penalty_grid(cfg.alphas, cfg.embedding_alphas, n_embedding, z.shape[1], cfg.embedding_components)
     alpha, scores = select_alpha(z, log_t, event, groups, grid, cfg.folds)
     head = LinearAFT(alpha).fit(z, log_t, event)
-    residuals, res_event = [], []
+    residuals, res_event, held = [], [], []
     for tr, te in group_folds(groups, event, cfg.folds) if calibrate else []:
         fold = LinearAFT(alpha).fit(z[tr], log_t[tr], event[tr])
-        residuals.append((log_t[te] - fold.predict(z[te])) / fold.sigma)
+        mu = fold.predict(z[te])
+        residuals.append((log_t[te] - mu) / fold.sigma)
         res_event.append(event[te])
+        held.append((te, mu))
     bounds = _bounds(residuals, res_event, cfg.interval_level)
-    return head, bounds, {"alpha": penalty_label(alpha, n_embedding)}
+    return head, bounds, {"alpha": penalty_label(alpha, n_embedding), **_out_of_fold(log_t, event, held)}
+
+
+def _out_of_fold(log_t: np.ndarray, event: np.ndarray, held: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """Scores of the calibration folds' predictions: an estimate of the model on unseen boards."""
+    if not held:
+        return {}
+    rows = np.concatenate([te for te, _ in held])
+    mu = np.concatenate([m for _, m in held])
+    scores = lifetime_metrics(log_t[rows], event[rows], mu)
+    return {"cv_metrics": {k: scores[k] for k in ("c_index", "r2", "mae", "within_2x", "n", "n_failed")}}
 
 
 def _bounds(residuals: list, events: list, level: float) -> tuple[float, float]:
@@ -278,23 +292,25 @@ def fit_end_to_end_model(data: JointData, encoder_factory, spec: InputSpec, enco
     x = features.transform(lab.joints)
     finetune = kind == "ssl-finetune"
     log_t, event, groups = _outcome(lab.joints)
-    residuals, res_event = [], []
+    residuals, res_event, held = [], [], []
     splits = group_folds(groups, event, cfg.folds) if calibrate else []
     for i, (tr, te) in enumerate(splits):
         fold_net = _train_end_to_end(encoder_factory, lab.subset(tr), x[tr], cfg, cfg.seed + 1 + i, finetune,
                                      progress, f"{kind}: calibration fold {i + 1}")
         with torch.no_grad():
-            held = lab.subset(te)
-            mu = fold_net(held.images.float() / 255.0, torch.as_tensor(held.has_image, dtype=torch.float32),
+            part = lab.subset(te)
+            mu = fold_net(part.images.float() / 255.0, torch.as_tensor(part.has_image, dtype=torch.float32),
                           torch.as_tensor(x[te], dtype=torch.float32)).numpy()
         residuals.append((log_t[te] - mu) / float(fold_net.log_sigma.detach().exp()))
         res_event.append(event[te])
+        held.append((te, mu))
     net = _train_end_to_end(encoder_factory, lab, x, cfg, cfg.seed, finetune, progress, f"{kind}: training")
     weights = net.head.weight.detach().double().numpy().ravel()
     return LifetimeModel(kind, features, weights, float(net.head.bias.detach()), float(net.log_sigma.detach().exp()),
                          _bounds(residuals, res_event, cfg.interval_level), cfg.interval_level,
                          encoder=net.encoder.eval(), spec=spec, encoder_info=encoder_info,
-                         training={"labelled": len(lab.joints), "steps": cfg.end_to_end.steps})
+                         training={"labelled": len(lab.joints), "steps": cfg.end_to_end.steps,
+                                   **_out_of_fold(log_t, event, held)})
 
 
 def fit_kind(kind: str, data: JointData, cfg: LifetimeConfig, *, encoder: nn.Module | None = None,

@@ -1,4 +1,4 @@
-"""``mawis train``: fit one lifetime model on a data set's labelled joints and save it.
+"""Fitting one lifetime model on a data set's labelled joints (``mawis train`` saves it).
 
 The model uses every labelled joint (or ``label_fraction`` of them); how good it is
 on unseen boards is what ``mawis evaluate`` measures. Interval bounds come from
@@ -13,23 +13,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 
-from ..atomic import check_writable_target
 from ..errors import UsageError
 from ..ingest.dataset import load_dataset
 from ..ssl.config import PretrainConfig
 from ..ssl.data import InputSpec
 from ..ssl.model_io import load_encoder
 from .config import KINDS, LifetimeConfig
-from .io import META_FILE, save_lifetime_model
 from .models import JointData, LifetimeModel, encoder_info, fit_kind, input_spec, joint_inputs, subsample_labels
 from .table import joint_table
 
 
 @dataclass
-class TrainResult:
-    out_dir: Path
+class FittedLifetime:
+    """A fitted model with the joints it was fitted on (the drift reference is built from them)."""
     model: LifetimeModel
+    data: JointData
     summary: dict
+    extra: dict    # what lifetime.json records about the training run
 
 
 def resolve_kind(kind: str, encoder_dir: Path | None) -> str:
@@ -42,41 +42,54 @@ def resolve_kind(kind: str, encoder_dir: Path | None) -> str:
     return kind
 
 
-def train_lifetime(dataset_dir: Path, out_dir: Path, cfg: LifetimeConfig = LifetimeConfig(), *,
-                   encoder_dir: Path | None = None, kind: str = "auto", overwrite: bool = False,
-                   progress=None) -> TrainResult:
+def fit_lifetime(dataset_dir: Path, cfg: LifetimeConfig = LifetimeConfig(), *, encoder_dir: Path | None = None,
+                 kind: str = "auto", progress=None, encoder=None) -> FittedLifetime:
+    """Fit one lifetime model on a data set's labels. ``encoder`` (a LoadedEncoder) may stand in for
+    ``encoder_dir`` when the caller has it in memory already."""
     cfg.validate()
-    kind = resolve_kind(kind, encoder_dir)
-    out_dir = Path(out_dir)
-    check_writable_target(out_dir, overwrite, marker=META_FILE)
+    kind = resolve_kind(kind, encoder_dir if encoder is None else Path("."))
     start = time.perf_counter()
     ds = load_dataset(dataset_dir)
     joints = subsample_labels(joint_table(ds, progress, cfg.input_max_cycles), cfg.label_fraction, cfg.seed)
     if kind == "features":
-        model = fit_kind(kind, JointData(joints), cfg)
+        data = JointData(joints)
+        model = fit_kind(kind, data, cfg)
     else:
-        loaded, spec, info = _encoder_and_spec(ds, encoder_dir)
-        model = fit_kind(kind, joint_inputs(ds, joints, spec), cfg, encoder=loaded and loaded.encoder, spec=spec,
-                         info=info, progress=progress)
+        loaded, spec, info = _encoder_and_spec(ds, encoder_dir, encoder)
+        data = joint_inputs(ds, joints, spec)
+        model = fit_kind(kind, data, cfg, encoder=loaded and loaded.encoder, spec=spec, info=info, progress=progress)
     labelled = joints[joints["labelled"]]
     summary = {"kind": kind, "labelled_joints": len(labelled), "failed": int(labelled["event"].sum()),
                "censored": int((~labelled["event"]).sum()), "sigma": model.sigma,
                "interval_level": model.level, "interval_factor": math.exp(model.sigma * (model.bounds[1] - model.bounds[0])),
                "seconds": time.perf_counter() - start}
+    cv = model.training.get("cv_metrics")
     extra = {"dataset": {"path": str(Path(dataset_dir).absolute()), "fingerprint": ds.info.get("batch_fingerprint"),
-                         "joints": len(joints)},
-             "config": cfg.to_dict(), "summary": summary}
-    save_lifetime_model(out_dir, model, extra, overwrite=overwrite)
-    return TrainResult(out_dir, model, summary)
+                         "sources": ds.info.get("sources") or [ds.info.get("batch_fingerprint")],
+                         "joints": len(joints), "labelled": summary["labelled_joints"], "failed": summary["failed"],
+                         "censored": summary["censored"],
+                         "components": sorted(joints["component"].astype(str).unique().tolist()),
+                         "stations": _xray_stations(ds)},
+             "config": cfg.to_dict(), "summary": summary,
+             "metrics": {"source": f"out-of-fold predictions over {cfg.folds} grouped folds of the training boards",
+                         "values": cv} if cv else None}
+    return FittedLifetime(model, data, summary, extra)
 
 
-def _encoder_and_spec(ds, encoder_dir: Path | None):
+def _encoder_and_spec(ds, encoder_dir: Path | None, loaded=None):
     """The pretrained encoder (or, for SL without one, the CPU default backbone's description)."""
-    if encoder_dir is not None:
-        loaded = load_encoder(encoder_dir)
-        return loaded, input_spec(loaded.meta), encoder_info(loaded.meta, str(encoder_dir))
+    if encoder_dir is not None or loaded is not None:
+        loaded = loaded or load_encoder(encoder_dir)
+        return loaded, input_spec(loaded.meta), encoder_info(loaded.meta, str(encoder_dir or loaded.meta.get("source", "")))
     default = replace(PretrainConfig(), modality="xray").resolved("cpu")
     spec = InputSpec.for_dataset(ds, "xray", default.input_scale)
     info = {"encoder": default.encoder, "input_transform": default.input_transform, "method": None,
             "source": "random init", "sha256": None}
     return None, spec, info
+
+
+def _xray_stations(ds) -> list[str]:
+    if "machine" not in ds.images:
+        return []
+    xray = ds.images[ds.images["modality"] == "xray"]
+    return sorted(xray["machine"].dropna().astype(str).unique().tolist())

@@ -147,8 +147,13 @@ class BYOL(_Method):
 
 
 def build_method(name: str, encoder_name: str, cfg: MethodConfig = MethodConfig(),
-                 input_transform: str = "none") -> nn.Module:
+                 input_transform: str = "none", encoder_state: dict | None = None) -> nn.Module:
+    """The method around a new encoder; ``encoder_state`` starts it (and its momentum twin) from
+    trained weights, e.g. when pretraining continues on new data."""
     classes = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL}
     if name not in classes:
         raise UsageError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
-    return classes[name](build_encoder(encoder_name, input_transform), cfg)
+    encoder = build_encoder(encoder_name, input_transform)
+    if encoder_state is not None:
+        encoder.load_state_dict(encoder_state)
+    return classes[name](encoder, cfg)

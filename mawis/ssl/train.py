@@ -8,6 +8,7 @@ lifetime on held-out boards.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import math
@@ -87,6 +88,14 @@ def _run_identity(cfg: PretrainConfig, spec: InputSpec, fingerprint: str, batch:
                                   "world_size": dist.world_size()}))
 
 
+def _state_digest(state: dict) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        digest.update(name.encode())
+        digest.update(state[name].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def _save_checkpoint(work: Path, state: dict) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -117,8 +126,10 @@ def restrict_to_joints(ds: Dataset, joints) -> Dataset:
 
 
 class _Trainer:
-    def __init__(self, dataset_dir: Path, out_dir: Path, cfg: PretrainConfig, log, progress, joints=None):
+    def __init__(self, dataset_dir: Path, out_dir: Path, cfg: PretrainConfig, log, progress, joints=None,
+                 initial_state: dict | None = None):
         self.log, self.progress = log or (lambda _record: None), progress
+        self.initial_state = initial_state
         self.device = resolve_device(cfg.device)
         self.distributed = dist.init_from_env(self.device)
         self.device = resolve_device(cfg.device)
@@ -149,7 +160,7 @@ class _Trainer:
     def build(self):
         torch.manual_seed(self.cfg.seed)
         method = build_method(self.cfg.method, self.cfg.encoder, self.cfg.method_config,
-                              self.cfg.input_transform).to(self.device)
+                              self.cfg.input_transform, self.initial_state).to(self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels
             method = method.to(memory_format=torch.channels_last)
@@ -210,18 +221,22 @@ class _Trainer:
 
 
 def pretrain(dataset_dir: Path, out_dir: Path, cfg: PretrainConfig = PretrainConfig(), *, resume: bool = False,
-             overwrite: bool = False, log=None, progress=None, joints=None) -> PretrainResult:
+             overwrite: bool = False, log=None, progress=None, joints=None,
+             initial_state: dict | None = None) -> PretrainResult:
     """Pretrain an encoder on ``dataset_dir``'s crops and save it to ``out_dir``.
 
-    ``joints`` (ids) limits training, and the probe, to those joints' images.
+    ``joints`` (ids) limits training, and the probe, to those joints' images;
+    ``initial_state`` (an encoder state dict) continues from trained weights.
     """
     cfg.validate()
     out_dir = Path(out_dir)
     if dist.rank() == 0:
         check_writable_target(out_dir, overwrite, marker=MODEL_FILE)
-    t = _Trainer(dataset_dir, out_dir, cfg, log, progress, joints)
+    t = _Trainer(dataset_dir, out_dir, cfg, log, progress, joints, initial_state)
     t.build()
     identity = _run_identity(t.cfg, t.spec, t.fingerprint, t.batch)
+    if initial_state is not None:  # a checkpoint only continues a run that started from the same weights
+        identity["initial_state"] = _state_digest(initial_state)
     state = _load_checkpoint(t.work, identity) if resume else None
     start_epoch, history = 0, []
     if state is not None:

@@ -1,0 +1,335 @@
+"""Has the data drifted? A batch against the training data of a lifetime model.
+
+Each model carries a *reference*: a sample of its training joints (whole boards) with
+their raw encoder embeddings and measured X-ray features (``reference.parquet``). A new
+batch is profiled the same way and compared on two views:
+
+* the embedding, reduced to its leading PCA directions of the reference and whitened;
+* the void features (log scales for sizes and counts), standardised on the reference.
+
+Each view gets a kernel MMD two-sample test whose null distribution comes from permuting
+whole *boards* between reference and batch. Joints of one board share package, paste lot
+and process, so permuting joints would call two batches different whenever they carry
+different boards; permuting boards makes the test exact under "the boards are drawn
+from the same population". A batch is flagged when a view's p-value is below
+alpha / (number of views) (Bonferroni). A domain classifier's out-of-fold ROC AUC
+(0.5: indistinguishable, 1: separable) is reported as a readable effect size, and every
+joint gets an out-of-distribution score: its mean squared standardised coordinate,
+compared with the reference's own quantile.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import UsageError
+from ..lifetime.table import LOG_FEATURES, MICROGRAPH_FEATURES, XRAY_FEATURES
+
+EMBEDDING_PREFIX = "emb_"
+ID_COLUMNS = ("joint_id", "board_id", "component", "has_xray")
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    alpha: float = 0.01            # false-alarm rate of the whole check (both views together)
+    permutations: int = 500
+    components: int = 8            # leading PCA directions of the embedding
+    max_joints: int = 2000         # per side; larger sides are sampled by whole boards
+    ood_quantile: float = 0.99     # a joint scoring above this reference quantile is out of distribution
+    top_joints: int = 10           # most out-of-distribution joints named in drift.json
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not 0.0 < self.alpha < 0.5:
+            raise UsageError(f"drift alpha must be in (0, 0.5) (got {self.alpha})")
+        if not 0.5 <= self.ood_quantile < 1.0:
+            raise UsageError(f"drift ood_quantile must be in [0.5, 1) (got {self.ood_quantile})")
+        if 1.0 / (self.permutations + 1) >= self.alpha / 2:  # two views share alpha: else it can never flag
+            raise UsageError(f"drift permutations must exceed {math.ceil(2 / self.alpha)} at alpha {self.alpha:g} "
+                             f"(got {self.permutations})")
+        for name in ("permutations", "components", "max_joints"):
+            if int(getattr(self, name)) < 2:
+                raise UsageError(f"drift {name} must be at least 2 (got {getattr(self, name)})")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def drift_config_from_dict(data: dict, source: str = "settings") -> DriftConfig:
+    known = {f.name for f in fields(DriftConfig)}
+    unknown = set(data) - known
+    if unknown:
+        raise UsageError(f"{source}: unknown [drift] setting(s) {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(sorted(known))}")
+    cfg = DriftConfig(**data)
+    cfg.validate()
+    return cfg
+
+
+# --- profiles: what is compared -------------------------------------------------------------------
+
+def joint_profile(joints: pd.DataFrame, embeddings: np.ndarray | None, has_xray: np.ndarray) -> pd.DataFrame:
+    """One row per joint: ids, X-ray features and (if the model has an encoder) the raw embedding."""
+    out = joints[["joint_id", "board_id", "component"]].reset_index(drop=True).astype(str)
+    out["has_xray"] = np.asarray(has_xray, bool)
+    for name in (*XRAY_FEATURES, *MICROGRAPH_FEATURES):
+        out[name] = joints[name].to_numpy(float) if name in joints else np.nan
+    if embeddings is not None:
+        emb = pd.DataFrame(np.asarray(embeddings, np.float32),
+                           columns=[f"{EMBEDDING_PREFIX}{i:03d}" for i in range(embeddings.shape[1])])
+        out = pd.concat([out, emb], axis=1)
+    return out
+
+
+def sample_boards(profile: pd.DataFrame, max_joints: int, seed: int) -> pd.DataFrame:
+    """At most about ``max_joints`` joints, taken as whole boards in a seeded random order."""
+    if len(profile) <= max_joints:
+        return profile
+    boards = profile["board_id"].unique()
+    order = np.random.default_rng(seed).permutation(len(boards))
+    sizes = profile.groupby("board_id").size().reindex(boards[order]).to_numpy()
+    keep = boards[order][: max(1, int(np.searchsorted(np.cumsum(sizes), max_joints, side="right")))]
+    return profile[profile["board_id"].isin(set(keep))].reset_index(drop=True)
+
+
+def embedding_columns(profile: pd.DataFrame) -> list[str]:
+    return [c for c in profile.columns if c.startswith(EMBEDDING_PREFIX)]
+
+
+@dataclass
+class DriftSpace:
+    """Standardised coordinates fitted on the reference (joints with an X-ray only)."""
+    emb_mean: np.ndarray | None
+    emb_components: np.ndarray | None
+    emb_scale: np.ndarray | None
+    feat_median: np.ndarray
+    feat_mean: np.ndarray
+    feat_scale: np.ndarray
+
+    @staticmethod
+    def fit(reference: pd.DataFrame, components: int) -> "DriftSpace":
+        ref = reference[reference["has_xray"]]
+        cols = embedding_columns(ref)
+        mean = comps = scale = None
+        if cols:
+            e = ref[cols].to_numpy(np.float64)
+            mean = e.mean(axis=0)
+            _, singular, vt = np.linalg.svd(e - mean, full_matrices=False)
+            usable = int((singular > 1e-6 * max(float(singular[0]), 1e-30)).sum())
+            comps = vt[: max(1, min(components, usable))]
+            scale = np.maximum(((e - mean) @ comps.T).std(axis=0), 1e-9)
+        raw = _raw_features(ref)
+        median = np.nanmedian(raw, axis=0)
+        filled = np.where(np.isnan(raw), median, raw)
+        return DriftSpace(mean, comps, scale, np.nan_to_num(median), filled.mean(axis=0),
+                          np.maximum(filled.std(axis=0), 1e-9))
+
+    def embedding(self, profile: pd.DataFrame) -> np.ndarray | None:
+        cols = embedding_columns(profile)
+        if self.emb_mean is None or not cols:
+            return None
+        return ((profile[cols].to_numpy(np.float64) - self.emb_mean) @ self.emb_components.T) / self.emb_scale
+
+    def features(self, profile: pd.DataFrame) -> np.ndarray:
+        raw = _raw_features(profile)
+        return (np.where(np.isnan(raw), self.feat_median, raw) - self.feat_mean) / self.feat_scale
+
+    def ood_scores(self, profile: pd.DataFrame) -> np.ndarray:
+        """Mean squared standardised coordinate per joint (about 1 for a typical reference joint);
+        NaN for joints without an X-ray (nothing to compare)."""
+        parts = [self.features(profile)]
+        emb = self.embedding(profile)
+        if emb is not None:
+            parts.append(emb)
+        z = np.concatenate(parts, axis=1)
+        score = (z ** 2).mean(axis=1)
+        return np.where(profile["has_xray"].to_numpy(bool), score, np.nan)
+
+
+def _raw_features(profile: pd.DataFrame) -> np.ndarray:
+    cols = []
+    for name in XRAY_FEATURES:
+        values = profile[name].to_numpy(float) if name in profile else np.full(len(profile), np.nan)
+        cols.append(np.log1p(np.clip(values, 0, None)) if name in LOG_FEATURES else values)
+    return np.stack(cols, axis=1)
+
+
+# --- the statistics -------------------------------------------------------------------------------
+
+def mmd_board_permutation_test(ref: np.ndarray, new: np.ndarray, ref_boards: np.ndarray, new_boards: np.ndarray,
+                               permutations: int, rng: np.random.Generator) -> tuple[float, float]:
+    """Squared MMD (Gaussian kernel, median-distance bandwidth) and its board-permutation p-value."""
+    pooled = np.vstack([ref, new]).astype(np.float64)
+    boards = np.concatenate([np.char.add("r:", ref_boards.astype(str)), np.char.add("n:", new_boards.astype(str))])
+    codes, uniques = pd.factorize(boards)
+    sq = np.maximum((pooled ** 2).sum(1)[:, None] + (pooled ** 2).sum(1)[None, :] - 2.0 * pooled @ pooled.T, 0.0)
+    off = sq[np.triu_indices(len(pooled), k=1)]
+    bandwidth = float(np.median(off[off > 0])) if np.any(off > 0) else 1.0
+    kernel = np.exp(-sq / bandwidth).astype(np.float32)
+    new_groups = np.unique(codes[len(ref):])
+    assignments = [new_groups] + [rng.choice(len(uniques), size=len(new_groups), replace=False)
+                                  for _ in range(permutations)]
+    stats = np.concatenate([_mmd_stats(kernel, codes, assignments[i:i + 100]) for i in range(0, len(assignments), 100)])
+    observed = float(stats[0])
+    p = (1.0 + float(np.sum(stats[1:] >= observed - 1e-12))) / (1.0 + permutations)
+    return observed, p
+
+
+def _mmd_stats(kernel: np.ndarray, codes: np.ndarray, assignments: list[np.ndarray]) -> np.ndarray:
+    """MMD² for each assignment of boards to the 'new' side: w' K w with +1/m and -1/(n-m) weights."""
+    weights = np.empty((len(codes), len(assignments)), dtype=np.float32)
+    for j, groups in enumerate(assignments):
+        member = np.isin(codes, groups)
+        m = member.sum()
+        weights[:, j] = np.where(member, 1.0 / m, -1.0 / (len(codes) - m))
+    return np.einsum("ij,ij->j", weights, kernel @ weights).astype(np.float64)
+
+
+def domain_classifier_auc(ref: np.ndarray, new: np.ndarray, ref_boards: np.ndarray, new_boards: np.ndarray,
+                          seed: int) -> float:
+    """Out-of-fold ROC AUC of a logistic regression telling batch joints from reference joints;
+    folds keep boards together (joints when the batch has a single board)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    x = np.vstack([ref, new])
+    y = np.r_[np.zeros(len(ref)), np.ones(len(new))]
+    groups = np.r_[np.char.add("r:", ref_boards.astype(str)), np.char.add("n:", new_boards.astype(str))]
+    folds = min(5, len(np.unique(new_boards)), len(np.unique(ref_boards)))
+    splitter = (StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(x, y, groups) if folds >= 2
+                else StratifiedKFold(min(5, len(new), len(ref)), shuffle=True, random_state=seed).split(x, y))
+    scores = np.zeros(len(y))
+    for train, test in splitter:
+        if len(np.unique(y[train])) < 2:
+            continue
+        clf = LogisticRegression(C=1.0, max_iter=500, class_weight="balanced").fit(x[train], y[train])
+        scores[test] = clf.decision_function(x[test])
+    return float(roc_auc_score(y, scores))
+
+
+# --- the check ------------------------------------------------------------------------------------
+
+def feature_summary(reference: pd.DataFrame, batch: pd.DataFrame) -> list[dict]:
+    """Per void/crack feature: reference vs batch quantiles and the KS distance (effect sizes)."""
+    from scipy.stats import ks_2samp
+
+    rows = []
+    for name in (*XRAY_FEATURES, *MICROGRAPH_FEATURES):
+        a = reference[name].to_numpy(float) if name in reference else np.array([])
+        b = batch[name].to_numpy(float) if name in batch else np.array([])
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        if len(a) < 5 or len(b) < 5:
+            continue
+        rows.append({"feature": name, "modality": "xray" if name in XRAY_FEATURES else "micrograph",
+                     "reference_n": int(len(a)), "batch_n": int(len(b)),
+                     "reference_median": float(np.median(a)), "batch_median": float(np.median(b)),
+                     "reference_p10": float(np.quantile(a, 0.1)), "reference_p90": float(np.quantile(a, 0.9)),
+                     "batch_p10": float(np.quantile(b, 0.1)), "batch_p90": float(np.quantile(b, 0.9)),
+                     "ks_distance": float(ks_2samp(a, b).statistic)})
+    return rows
+
+
+def check_drift(reference: pd.DataFrame, batch: pd.DataFrame, cfg: DriftConfig = DriftConfig()) -> dict:
+    """The drift verdict of ``batch`` (a joint profile) against ``reference``: tests, effect sizes,
+    per-feature summary and the most out-of-distribution joints."""
+    cfg.validate()
+    ref = sample_boards(reference[reference["has_xray"]].reset_index(drop=True), cfg.max_joints, cfg.seed)
+    usable = batch[batch["has_xray"]].reset_index(drop=True)
+    if len(usable) < 2 or usable["board_id"].nunique() < 1:
+        raise UsageError(f"only {len(usable)} joints of the batch have an as-reflowed X-ray; drift needs at least 2")
+    new = sample_boards(usable, cfg.max_joints, cfg.seed + 1)
+    space = DriftSpace.fit(ref, cfg.components)
+    rng = np.random.default_rng(cfg.seed)
+    views = {"features": (space.features(ref), space.features(new))}
+    emb_ref, emb_new = space.embedding(ref), space.embedding(new)
+    if emb_ref is not None and emb_new is not None:
+        views = {"embedding": (emb_ref, emb_new), **views}
+    rb, nb = ref["board_id"].to_numpy(str), new["board_id"].to_numpy(str)
+    tests = {}
+    for name, (a, b) in views.items():
+        mmd2, p = mmd_board_permutation_test(a, b, rb, nb, cfg.permutations, rng)
+        tests[name] = {"mmd2": mmd2, "p_value": p}
+    threshold = cfg.alpha / len(tests)
+    combined_ref = np.concatenate([v[0] for v in views.values()], axis=1)
+    combined_new = np.concatenate([v[1] for v in views.values()], axis=1)
+    auc = domain_classifier_auc(combined_ref, combined_new, rb, nb, cfg.seed)
+    p_min = min(t["p_value"] for t in tests.values())
+    drift = p_min < threshold
+    scores = space.ood_scores(batch)
+    ood_threshold = float(np.quantile(space.ood_scores(ref), cfg.ood_quantile))
+    order = np.argsort(-np.nan_to_num(scores, nan=-np.inf))[: cfg.top_joints]
+    min_p = 1.0 / (1.0 + cfg.permutations)
+    return {
+        "drift": bool(drift), "alpha": cfg.alpha, "p_value": float(min(1.0, p_min * len(tests))),
+        "tests": tests, "per_test_threshold": threshold, "domain_auc": auc,
+        "reference": {"joints": int(len(ref)), "boards": int(ref["board_id"].nunique())},
+        "batch": {"joints": int(len(batch)), "with_xray": int(len(usable)), "compared_joints": int(len(new)),
+                  "boards": int(new["board_id"].nunique())},
+        "smallest_possible_p": max(min_p, 1.0 / math.comb(len(np.unique(rb)) + len(np.unique(nb)),
+                                                          len(np.unique(nb)))),
+        "features": feature_summary(ref, usable),
+        "ood": {"quantile": cfg.ood_quantile, "threshold": ood_threshold,
+                "joints": int(np.nansum(scores > ood_threshold)), "share": float(np.nanmean(scores > ood_threshold))
+                if np.isfinite(scores).any() else math.nan},
+        "most_out_of_distribution": [{"joint_id": str(batch["joint_id"].iloc[i]),
+                                      "board_id": str(batch["board_id"].iloc[i]), "score": float(scores[i])}
+                                     for i in order if np.isfinite(scores[i])],
+        "summary": _summary(drift, tests, auc, cfg.alpha),
+        "settings": cfg.to_dict(),
+    }
+
+
+def ood_flags(reference: pd.DataFrame, batch: pd.DataFrame, cfg: DriftConfig = DriftConfig()) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per joint of ``batch``: OOD score, flag, and the reference threshold used."""
+    ref = sample_boards(reference[reference["has_xray"]].reset_index(drop=True), cfg.max_joints, cfg.seed)
+    space = DriftSpace.fit(ref, cfg.components)
+    threshold = float(np.quantile(space.ood_scores(ref), cfg.ood_quantile))
+    scores = space.ood_scores(batch)
+    return scores, np.nan_to_num(scores, nan=-np.inf) > threshold, threshold
+
+
+def _summary(drift: bool, tests: dict, auc: float, alpha: float) -> str:
+    parts = ", ".join(f"{name} p = {t['p_value']:.3g}" for name, t in tests.items())
+    verdict = "DRIFT: the batch does not look like the training data" if drift else \
+        "no drift detected: the batch looks like the training data"
+    return f"{verdict} ({parts}; flagged below {alpha:g} overall; domain classifier AUC {auc:.2f})"
+
+
+# --- the reference a model carries ----------------------------------------------------------------
+
+REFERENCE_FILE = "reference.parquet"
+
+
+def model_profile(model, data, device: str = "cpu") -> pd.DataFrame:
+    """The joint profile of ``data`` (a lifetime JointData) as ``model`` sees it."""
+    embeddings = model.embeddings(data, device) if model.encoder is not None else None
+    return joint_profile(data.joints, embeddings, data.joints["xray_image_id"].notna().to_numpy())
+
+
+def reference_bytes(profile: pd.DataFrame, cfg: DriftConfig = DriftConfig()) -> bytes:
+    """Parquet bytes of the reference sample (whole boards, at most ``cfg.max_joints`` joints)."""
+    sample = sample_boards(profile[profile["has_xray"]].reset_index(drop=True), cfg.max_joints, cfg.seed)
+    buffer = io.BytesIO()
+    sample.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def load_reference(model_dir: Path, meta: dict) -> pd.DataFrame:
+    """The model's reference after its hash check."""
+    from ..lifetime.io import read_model_file
+
+    data = read_model_file(model_dir, meta, REFERENCE_FILE)
+    if data is None:
+        raise UsageError(f"{model_dir}: the model has no drift reference ({REFERENCE_FILE}); it was trained by an "
+                         "older mawis: train it again")
+    try:
+        return pd.read_parquet(io.BytesIO(data))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{Path(model_dir) / REFERENCE_FILE}: unreadable ({type(exc).__name__}); train again") from None

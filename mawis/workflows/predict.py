@@ -1,0 +1,303 @@
+"""``mawis predict``: a batch (or an ingested data set) -> per-joint lifetime predictions and the
+lifetime report.
+
+Steps: ingest the batch (as ``mawis ingest``, into ``OUT/dataset``), build the joint table
+with the model's input rule, embed, predict ln cycles with the model's interval, judge the
+acceptance rules, score each joint against the model's training reference (out of
+distribution or not), test the batch for drift, fit a Weibull distribution to the
+predicted lives, pick the riskiest joints for the gallery, and write everything into
+``OUT`` atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import __version__
+from ..atomic import atomic_dir, check_writable_target
+from ..batch.contract import MANIFEST
+from ..errors import MawisError, UsageError
+from ..ingest.config import IngestConfig
+from ..ingest.dataset import DATASET_FILE, load_dataset
+from ..ingest.pipeline import ingest_batch
+from ..lifetime.io import load_lifetime_model
+from ..lifetime.models import JointData, joint_inputs
+from ..lifetime.table import joint_table
+from ..lifetime.weibull import fit_weibull
+from ..measure.export import measured_images
+from ..measure.pipeline import joint_table as acceptance_table, write_overlays
+from ..measure.rules import load_rules
+from ..registry.drift import (
+    DriftConfig, check_drift, drift_config_from_dict, joint_profile, load_reference, ood_flags,
+)
+from ..registry.store import Registry, model_card
+from ..tomlio import read_toml
+
+PREDICTIONS = "predictions"          # .csv and .parquet
+SUMMARY_FILE = "prediction.json"
+REPORT_FILE = "lifetime_report.html"
+GALLERY_DIR = "gallery"
+FORMAT, FORMAT_VERSION = "mawis-prediction", 1
+RISK_CLASSES = ("high", "elevated", "low")
+TABLE_COLUMNS = ("joint_id", "board_id", "component", "predicted_cycles", "lower_cycles", "upper_cycles",
+                 "risk_class", "verdict", "failed_rules", "void_fraction", "largest_void_fraction",
+                 "edge_void_fraction", "void_count", "crack_fraction", "crack_length_um", "ood_score", "ood",
+                 "has_xray", "xray_image_id", "micrograph_image_id")
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    required_cycles: float = 1500.0   # the life a joint must reach (risk classes are against it)
+    weibull_level: float = 0.9        # two-sided confidence of the Weibull bounds
+    gallery_joints: int = 12          # riskiest joints shown with their images
+    min_component_joints: int = 20    # a per-component Weibull fit needs this many joints
+    device: str = "auto"
+    embed_chunk: int = 1024
+    drift: DriftConfig = field(default_factory=DriftConfig)
+
+    def validate(self) -> None:
+        if not (isinstance(self.required_cycles, (int, float)) and math.isfinite(self.required_cycles)
+                and self.required_cycles > 0):
+            raise UsageError(f"required_cycles must be a positive number (got {self.required_cycles!r})")
+        if not 0.5 <= self.weibull_level < 1.0:
+            raise UsageError(f"weibull_level must be in [0.5, 1) (got {self.weibull_level})")
+        if self.gallery_joints < 0 or self.min_component_joints < 3:
+            raise UsageError("gallery_joints must be >= 0 and min_component_joints >= 3")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise UsageError(f"device must be auto, cpu or cuda (got {self.device!r})")
+        self.drift.validate()
+
+
+def load_predict_config(path: Path | None, **overrides) -> PredictConfig:
+    data = dict(read_toml(Path(path), "predict config")) if path is not None else {}
+    drift = drift_config_from_dict(data.pop("drift", {}), f"{path} [drift]")
+    known = {f.name for f in fields(PredictConfig)} - {"drift"}
+    unknown = set(data) - known
+    if unknown:
+        raise UsageError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    cfg = replace(PredictConfig(**data, drift=drift), **{k: v for k, v in overrides.items() if v is not None})
+    cfg.validate()
+    return cfg
+
+
+@dataclass
+class PredictResult:
+    out_dir: Path
+    table: pd.DataFrame
+    summary: dict
+
+
+def resolve_device(name: str) -> str:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available here; use --device cpu or auto")
+    return "cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name)
+
+
+def open_source(source: Path, scratch: Path, workers: int, progress) -> tuple[Path, str]:
+    """A data set folder for ``source``: itself, or ``scratch`` after ingesting the batch there."""
+    source = Path(source)
+    if (source / DATASET_FILE).is_file():
+        return source, "data set"
+    if (source / MANIFEST).is_file():
+        ingest_batch(source, scratch, IngestConfig(workers=workers), progress=progress)
+        return scratch, "batch"
+    raise MawisError(f"{source}: neither a batch (no {MANIFEST}) nor a data set (no {DATASET_FILE})")
+
+
+def predict(source: Path, out_dir: Path, *, model: str | Path | None = None, registry: Registry | None = None,
+            cfg: PredictConfig = PredictConfig(), overwrite: bool = False, workers: int = 0,
+            progress=None) -> PredictResult:
+    cfg.validate()
+    registry = registry or Registry()
+    out_dir = Path(out_dir)
+    model_dir = registry.resolve(model)
+    lifetime_model, meta = load_lifetime_model(model_dir)
+    reference = load_reference(model_dir, meta)
+    check_writable_target(out_dir, overwrite, marker=SUMMARY_FILE)
+    timings: dict[str, float] = {}
+    with atomic_dir(out_dir, overwrite=overwrite, marker=SUMMARY_FILE) as tmp:
+        clock = time.perf_counter()
+        dataset_dir, kind = open_source(source, tmp / "dataset", workers, progress)
+        timings["ingest"] = time.perf_counter() - clock
+        table, summary = _predict_dataset(dataset_dir, lifetime_model, meta, reference, cfg, timings, progress)
+        summary["batch"]["source"] = str(Path(source).absolute())
+        summary["batch"]["kind"] = kind
+        summary["model"] = model_card(model_dir, meta, registry)
+        _write_outputs(tmp, table, summary, dataset_dir, cfg, timings, shown_as=out_dir)
+    return PredictResult(out_dir, table, summary)
+
+
+@dataclass
+class BatchInputs:
+    """A data set as a model sees it: measured images, joint table, encoder inputs, embeddings, profile."""
+    ds: object
+    images: pd.DataFrame
+    joints: pd.DataFrame
+    data: JointData
+    embeddings: np.ndarray | None
+    profile: pd.DataFrame
+
+
+def batch_inputs(dataset_dir: Path, model, meta: dict, device: str, chunk: int = 1024, progress=None) -> BatchInputs:
+    ds = load_dataset(dataset_dir)
+    images = measured_images(ds, progress)
+    ds.images = images
+    joints = joint_table(ds, None, int((meta.get("config") or {}).get("input_max_cycles", 0)))
+    if joints.empty:
+        raise MawisError(f"{dataset_dir}: the batch holds no joints with a usable image")
+    data = joint_inputs(ds, joints, model.spec) if model.encoder is not None else JointData(joints)
+    embeddings = _embed(model, data, device, chunk, progress) if model.encoder is not None else None
+    profile = joint_profile(joints, embeddings, joints["xray_image_id"].notna().to_numpy())
+    return BatchInputs(ds, images, joints, data, embeddings, profile)
+
+
+def _predict_dataset(dataset_dir: Path, model, meta: dict, reference: pd.DataFrame, cfg: PredictConfig,
+                     timings: dict, progress) -> tuple[pd.DataFrame, dict]:
+    device = resolve_device(cfg.device)
+    clock = time.perf_counter()
+    inputs = batch_inputs(dataset_dir, model, meta, device, cfg.embed_chunk, progress)
+    log_pred = model.predict(inputs.data, device, inputs.embeddings)
+    timings["predict"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    accept = acceptance_table(inputs.images, load_rules()).set_index("joint_id")
+    scores, flags, _ = ood_flags(reference, inputs.profile, cfg.drift)
+    drift = check_drift(reference, inputs.profile, cfg.drift) if inputs.profile["has_xray"].sum() >= 2 else None
+    timings["checks"] = time.perf_counter() - clock
+    table = _table(inputs.joints, log_pred, accept, scores, flags, cfg.required_cycles)
+    return table, _summary(inputs.ds, table, drift, cfg, meta)
+
+
+def _embed(model, data: JointData, device: str, chunk: int, progress) -> np.ndarray:
+    parts = []
+    for start in range(0, len(data.joints), chunk):
+        parts.append(model.embeddings(data.subset(np.arange(start, min(start + chunk, len(data.joints)))), device))
+        if progress is not None:
+            progress("embed", min(start + chunk, len(data.joints)), len(data.joints))
+    return np.concatenate(parts) if parts else np.zeros((0, model.encoder.out_dim))
+
+
+def risk_classes(lower: np.ndarray, predicted: np.ndarray, required: float) -> np.ndarray:
+    """high: predicted life below the required life; elevated: only the interval's lower end below it."""
+    return np.where(predicted < required, "high", np.where(lower < required, "elevated", "low"))
+
+
+def _table(joints: pd.DataFrame, log_pred: pd.DataFrame, accept: pd.DataFrame, scores: np.ndarray,
+           flags: np.ndarray, required: float) -> pd.DataFrame:
+    out = joints[["joint_id", "board_id", "component"]].astype(str).reset_index(drop=True)
+    out["predicted_cycles"] = np.exp(log_pred["log_pred"].to_numpy())
+    out["lower_cycles"] = np.exp(log_pred["log_lo"].to_numpy())
+    out["upper_cycles"] = np.exp(log_pred["log_hi"].to_numpy())
+    out["risk_class"] = risk_classes(out["lower_cycles"].to_numpy(), out["predicted_cycles"].to_numpy(), required)
+    verdicts = accept.reindex(out["joint_id"])
+    out["verdict"] = verdicts["verdict"].fillna("unchecked").to_numpy()
+    out["failed_rules"] = verdicts["failed_rules"].fillna("").to_numpy()
+    for name in ("void_fraction", "largest_void_fraction", "edge_void_fraction", "void_count", "crack_fraction",
+                 "crack_length_um"):
+        out[name] = verdicts[name].astype(float).to_numpy() if name in verdicts else np.nan
+    out["ood_score"] = scores
+    out["ood"] = np.asarray(flags, bool)
+    out["has_xray"] = joints["xray_image_id"].notna().to_numpy()
+    out["xray_image_id"] = joints["xray_image_id"].astype(object).where(joints["xray_image_id"].notna(), None).to_numpy()
+    out["micrograph_image_id"] = joints["micrograph_image_id"].astype(object) \
+        .where(joints["micrograph_image_id"].notna(), None).to_numpy()
+    return out.sort_values(["predicted_cycles", "joint_id"]).reset_index(drop=True)[list(TABLE_COLUMNS)]
+
+
+def _weibull(lives: np.ndarray, level: float) -> tuple[dict | None, str]:
+    try:
+        return fit_weibull(lives, level).to_dict(), ("fitted to the predicted median lives of this batch, not to "
+                                                      "observed failures; the bounds cover sampling of these "
+                                                      "predictions only, not the prediction error of each joint")
+    except MawisError as exc:
+        return None, f"no Weibull fit: {exc}"
+
+
+def _summary(ds, table: pd.DataFrame, drift: dict | None, cfg: PredictConfig, meta: dict) -> dict:
+    weibull, note = _weibull(table["predicted_cycles"].to_numpy(), cfg.weibull_level)
+    by_component = {}
+    for component, group in table.groupby("component"):
+        if len(group) >= cfg.min_component_joints:
+            fit, _ = _weibull(group["predicted_cycles"].to_numpy(), cfg.weibull_level)
+            if fit is not None:
+                by_component[str(component)] = fit
+    counts = {"risk": {k: int((table["risk_class"] == k).sum()) for k in RISK_CLASSES},
+              "verdict": {k: int((table["verdict"] == k).sum()) for k in ("pass", "fail", "unchecked")},
+              "ood": int(table["ood"].sum()), "without_xray": int((~table["has_xray"]).sum())}
+    return {"format": FORMAT, "version": FORMAT_VERSION,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "mawis_version": __version__,
+            "batch": {"fingerprint": ds.info.get("batch_fingerprint"), "joints": int(len(table)),
+                      "boards": int(table["board_id"].nunique())},
+            "settings": {"required_cycles": cfg.required_cycles,
+                         "interval_level": (meta.get("head") or {}).get("interval_level"),
+                         "ood_quantile": cfg.drift.ood_quantile, "weibull_level": cfg.weibull_level,
+                         "rules_version": load_rules().version},
+            "counts": counts, "weibull": weibull, "weibull_note": note, "weibull_by_component": by_component,
+            "drift": None if drift is None else {k: drift[k] for k in ("drift", "p_value", "alpha", "domain_auc",
+                                                                         "summary", "tests")},
+            "gallery": []}
+
+
+def _write_outputs(tmp: Path, table: pd.DataFrame, summary: dict, dataset_dir: Path, cfg: PredictConfig,
+                   timings: dict, shown_as: Path) -> None:
+    from ..reports.lifetime_report import render_lifetime_report
+
+    clock = time.perf_counter()
+    summary["gallery"] = _gallery(tmp, table, dataset_dir, cfg.gallery_joints)
+    table.to_parquet(tmp / f"{PREDICTIONS}.parquet", index=False)
+    table.to_csv(tmp / f"{PREDICTIONS}.csv", index=False)
+    timings["write"] = time.perf_counter() - clock
+    summary["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    (tmp / SUMMARY_FILE).write_text(json.dumps(_finite(summary), indent=2))
+    clock = time.perf_counter()
+    render_lifetime_report(tmp, tmp / REPORT_FILE, shown_as=shown_as)
+    summary["timings"]["report"] = round(time.perf_counter() - clock, 3)
+    (tmp / SUMMARY_FILE).write_text(json.dumps(_finite(summary), indent=2))
+
+
+def _gallery(tmp: Path, table: pd.DataFrame, dataset_dir: Path, count: int) -> list[dict]:
+    """The riskiest joints (shortest predicted life) with overlays of their input images."""
+    ds = load_dataset(dataset_dir)
+    riskiest = table.head(count)
+    ids = [i for col in ("xray_image_id", "micrograph_image_id") for i in riskiest[col] if i]
+    rows = ds.images[ds.images["image_id"].isin(set(ids))]
+    if not rows.empty:
+        write_overlays(rows, {m: ds.crops(m) for m in ("xray", "micrograph")}, tmp / GALLERY_DIR)
+    cards = []
+    for _, r in riskiest.iterrows():
+        card = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()
+                if k in ("joint_id", "board_id", "component", "predicted_cycles", "lower_cycles", "upper_cycles",
+                         "risk_class", "verdict", "failed_rules", "void_fraction", "crack_fraction", "ood")}
+        for modality in ("xray", "micrograph"):
+            image = r[f"{modality}_image_id"]
+            card[modality] = f"{GALLERY_DIR}/{image}.png" if image and (tmp / GALLERY_DIR / f"{image}.png").is_file() \
+                else None
+        cards.append(_finite(card))
+    return cards
+
+
+def _finite(value):
+    """JSON without NaN/inf (not valid JSON) and without numpy scalars."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def config_dict(cfg: PredictConfig) -> dict:
+    return asdict(cfg)
