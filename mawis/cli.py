@@ -159,7 +159,7 @@ def _print_ingest_summary(out: Path, report: dict) -> None:
         lines += [f"          line {q['line']}: {q['reason']}" for q in report["quarantined"][:5]]
     lines.append(f"took      {timings['seconds']:.1f} s ({timings['images_per_second']:.0f} images/s, "
                  f"{timings['workers']} workers)")
-    console.print("\n".join(lines), markup=False, highlight=False)
+    console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -183,7 +183,7 @@ def measure(
     lines = [f"joints    {len(table)}: {summary}", f"csv       {result.csv_path}"]
     if overlays is not None:
         lines.append(f"overlays  {result.overlays} PNG files in {overlays}")
-    console.print("\n".join(lines), markup=False, highlight=False)
+    console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -289,7 +289,7 @@ def train(
     if cv:
         lines.append(f"CV        C-index {cv['c_index']:.3f}, R² {cv['r2']:.3f} (out-of-fold, training boards)")
     lines.append(f"time      {s['seconds']:.1f} s")
-    console.print("\n".join(lines), markup=False, highlight=False)
+    console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -348,11 +348,12 @@ def drift(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output folder if it exists."),
 ) -> None:
     """Compare a batch with a model's training data (embeddings and void/crack features).
-    Exit code 0: no drift; 3: drift (the batch should not be predicted without checking)."""
+    Exit code 0: no drift; 3: drift (do not trust predictions without checking); 5: cannot tell
+    (too few boards in the batch for the test)."""
     from dataclasses import replace
 
     from .registry.store import Registry
-    from .workflows.drift import EXIT_DRIFT, drift as run_drift
+    from .workflows.drift import drift as run_drift
     from .workflows.predict import load_predict_config
 
     cfg = load_predict_config(config).drift
@@ -364,8 +365,8 @@ def drift(
     r = result.report
     console.print(f"{r['summary']}\nreport    {result.out_dir / 'drift.html'}\njson      {result.out_dir / 'drift.json'}",
                   markup=False, highlight=False, soft_wrap=True)
-    if r["drift"]:
-        raise typer.Exit(EXIT_DRIFT)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
 
 
 @app.command()
@@ -391,7 +392,7 @@ def retrain(
 
     options = {"epochs": epochs, "tolerance": tolerance}
     cfg = replace(RetrainConfig(), **{k: v for k, v in options.items() if v is not None})
-    say = lambda line: console.print(line, markup=False, highlight=False)  # noqa: E731
+    say = lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     with _progress_bar() as progress:
         result = run_retrain(model, data, registry=Registry(registry), cfg=cfg, force=force, workers=workers,
                              log=say, progress=progress)
@@ -416,7 +417,7 @@ def demo(
     from .workflows.demo import auto_preset, demo_preset, run_demo
 
     preset = auto_preset(quick)
-    say = lambda line: console.print(line, markup=False, highlight=False)  # noqa: E731
+    say = lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True)  # noqa: E731  paths stay whole
     say(f"demo      preset {preset!r} into {out}")
     with _progress_bar() as progress:
         result = run_demo(out, demo_preset(preset), overwrite=overwrite, log=say, progress=progress)
@@ -447,11 +448,15 @@ def models_list(registry: Optional[Path] = _registry_option()) -> None:
     if not entries:
         console.print(f"no models in {reg.root}; train one with `mawis train`", markup=False)
         return
-    print(f"  {'id':<34} {'kind':<13} {'created':<26} {'C-index':>7}  parent")
+    print(f"  {'id':<34} {'kind':<13} {'created':<26} {'C-index':>7} {'(on)':<9} parent")
     for e in entries:
         c = (e.metrics.get("values") or {}).get("c_index")
-        print(f"{'*' if e.promoted else ' '} {e.id:<34} {e.kind:<13} {e.created:<26} "
-              f"{'' if c is None else f'{c:.3f}':>7}  {e.parent or ''}")
+        where = "" if c is None else ("CV" if "out-of-fold" in str(e.metrics.get("source")) else "held-out")
+        c_text = "" if not isinstance(c, (int, float)) else f"{c:.3f}"
+        print(f"{'*' if e.promoted else ' '} {e.id:<34} {e.kind:<13} {e.created:<26} {c_text:>7} {where:<9} "
+              f"{e.parent or ''}")
+    print("* promoted (the default for predict and drift); C-index: out-of-fold on the training boards (CV) "
+          "or on held-out boards at retrain")
 
 
 @models_app.command("show")
@@ -479,7 +484,7 @@ def models_promote(model: str = typer.Argument(..., help="Registry id (or 'lates
     reg = Registry(registry)
     path = reg.resolve(model)
     load_lifetime_model(path)  # never promote a damaged model
-    entry = reg.promote(path.name)
+    entry = reg.promote(reg.entry_for(path).id)
     console.print(f"promoted  {entry.id}", markup=False)
 
 
@@ -558,6 +563,9 @@ def _raise_on_sigterm() -> None:
 
 def _interrupted(code: int, argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if "demo" in args[:1]:
+        console.print("interrupted; the demo folder is incomplete: run the demo again with --overwrite", markup=False)
+        return code
     if "pretrain" in args:  # its checkpoint is kept on purpose
         console.print("interrupted; no model folder was written, the last finished epoch's checkpoint is kept: "
                       "continue with --resume", markup=False)

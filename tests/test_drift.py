@@ -97,5 +97,51 @@ def test_sampling_keeps_whole_boards_and_settings_are_checked():
     assert len(sample) <= 100 and sample.groupby("board_id").size().eq(8).all()
     with pytest.raises(UsageError, match="alpha must be in"):
         check_drift(big, big, DriftConfig(alpha=0.9))
-    with pytest.raises(UsageError, match="permutations must exceed 200"):
+    with pytest.raises(UsageError, match="permutations must be at least 200"):
         check_drift(big, big, DriftConfig(permutations=199))
+
+
+def flat_profile(rng, boards: int, dims: int = 64, per_board: int = 16) -> pd.DataFrame:
+    out = profile(rng, boards, per_board)
+    emb = rng.normal(0.0, 1.0, (len(out), dims)) + np.repeat(rng.normal(0, 0.3, (boards, dims)), per_board, axis=0)
+    out = out[[c for c in out if not c.startswith("emb_")]]
+    return pd.concat([out, pd.DataFrame(emb.astype(np.float32), columns=[f"emb_{i:03d}" for i in range(dims)])],
+                     axis=1)
+
+
+def test_false_alarms_stay_near_alpha_with_a_flat_high_dimensional_embedding():
+    """Coordinates fitted on the reference alone would put reference joints closer to the fit than
+    any new joint, and flag nearly every batch of a flat 64-d embedding; fitted on both sides, the
+    board permutation stays exact."""
+    cfg = DriftConfig(alpha=0.1, permutations=99)
+    flags = 0
+    for r in range(30):
+        rng = np.random.default_rng(100 + r)
+        flags += check_drift(flat_profile(rng, 25), flat_profile(rng, 8), cfg)["drift"]
+    assert flags <= 6  # 10 % expected at most; 30 % would mean a broken calibration
+
+
+def test_one_board_cannot_be_tested_and_says_so():
+    rng = np.random.default_rng(4)
+    report = check_drift(profile(rng, 40), profile(rng, 1, void_scale=10.0), DriftConfig())
+    assert report["testable"] is False and report["drift"] is False
+    assert report["summary"].startswith("CANNOT TELL")
+
+
+def test_ood_threshold_flags_about_the_quantile_of_fresh_joints():
+    rng = np.random.default_rng(5)
+    reference, fresh = profile(rng, 100), profile(rng, 250)
+    _, flags, _ = ood_flags(reference, fresh, DriftConfig(ood_quantile=0.95))
+    assert 0.02 <= flags.mean() <= 0.09
+
+
+def test_a_reference_too_small_is_named_not_a_traceback():
+    from mawis.registry.drift import reference_problem
+
+    rng = np.random.default_rng(6)
+    assert reference_problem(None).startswith("the model has no drift reference")
+    assert "needs at least" not in (reference_problem(profile(rng, 40)) or "")
+    small = profile(rng, 2)
+    assert "checks need at least 20 joints on 4 boards" in reference_problem(small)
+    with pytest.raises(UsageError, match="train the model on a data set with X-rays"):
+        check_drift(small, profile(rng, 4))

@@ -175,3 +175,49 @@ def test_real_lifetime_report_renders_and_sorts_in_chromium(lab, tmp_path, open_
     before, after, again = page.inspected
     ids = sorted(result.table["joint_id"])
     assert (before, after, again) == (riskiest, ids[0], ids[-1])  # by life, then by joint id up and down
+
+
+def test_overlay_names_never_leave_the_folder():
+    from mawis.measure.pipeline import overlay_name
+
+    assert overlay_name("J000001-xr-00000") == "J000001-xr-00000.png"
+    for odd in ("../../x", "B01/J3", "/etc/passwd", ".hidden", "a b"):
+        name = overlay_name(odd)
+        assert "/" not in name and not name.startswith(".") and name.endswith(".png")
+    assert overlay_name("a/b") != overlay_name("a_b")  # different ids never share a file
+
+
+def test_merged_data_sets_keep_crops_labels_and_ids_apart(lab, tmp_path):
+    from mawis.ingest.dataset import load_dataset
+    from mawis.ingest.merge import merge_datasets
+
+    other = ingest_batch(lab["labelled"], tmp_path / "other", IngestConfig(workers=2)).dataset_dir
+    merged = load_dataset(merge_datasets([lab["dataset"], other], tmp_path / "merged"))
+    a, b = load_dataset(lab["dataset"]), load_dataset(other)
+    assert len(merged.images) == len(a.images) + len(b.images)
+    assert merged.images["joint_id"].is_unique is False  # several images per joint...
+    assert merged.images["image_id"].is_unique  # ...but ids from the two campaigns (both J000001...) kept apart
+    row = merged.images[merged.images["image_id"] == "other:J000001-xr-00000"].iloc[0]
+    source = b.images[b.images["image_id"] == "J000001-xr-00000"].iloc[0]
+    assert (merged.crops("xray")[int(row["crop_index"])] == b.crops("xray")[int(source["crop_index"])]).all()
+    assert len(merged.labels) == len(a.labels) + len(b.labels) and merged.labels["joint_id"].is_unique
+    assert set(merged.info["sources"]) == {a.info["batch_fingerprint"], b.info["batch_fingerprint"]}
+    with pytest.raises(Exception, match="hold the same batch"):
+        merge_datasets([lab["dataset"], lab["dataset"]], tmp_path / "twice")
+
+
+def test_only_registered_models_can_be_promoted(lab, tmp_path, capsys):
+    out = tmp_path / "plain"
+    train_model(lab["dataset"], TINY, kind="features", out_dir=out)
+    assert main(["models", "promote", str(out), "--registry", str(lab["registry"].root)]) == 2
+    assert_one_error_line(capsys.readouterr().err, "is not in the registry")
+
+
+def test_predict_without_a_usable_reference_still_predicts_and_says_why():
+    from mawis.workflows.predict import PredictConfig, _checks
+
+    profile = pd.DataFrame({"joint_id": ["J1", "J2"], "board_id": ["B1", "B1"], "component": "LED",
+                            "has_xray": [True, False], "void_fraction": [0.1, np.nan]})
+    scores, flags, drift, note = _checks(None, profile, PredictConfig())
+    assert np.isnan(scores).all() and not flags.any() and drift is None
+    assert note.startswith("no out-of-distribution or drift check: the model has no drift reference")

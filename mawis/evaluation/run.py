@@ -11,7 +11,6 @@ scored once per fitted model and never steer a choice.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -26,6 +25,7 @@ from ..atomic import atomic_dir, check_writable_target
 from ..errors import MawisError
 from ..imaging.align import CROP_MAX, ModalityAlignment
 from ..ingest.dataset import Dataset, load_dataset
+from ..jsonio import dumps
 from ..lifetime.metrics import lifetime_metrics
 from ..lifetime.models import (JointData, LifetimeModel, check_labels, encoder_info, fit_kind, input_spec,
                                joint_inputs, subsample_labels)
@@ -470,7 +470,7 @@ def _write(out_dir: Path, metrics: dict, parts: dict, overwrite: bool) -> None:
     maps, _ = parts["embedding maps"]
     saliency_arrays = parts["saliency"][1]
     with atomic_dir(out_dir, overwrite=overwrite, marker="metrics.json") as tmp:
-        (tmp / "metrics.json").write_text(json.dumps(_clean(metrics), indent=2, default=str))
+        (tmp / "metrics.json").write_text(dumps(metrics))
         parts["predictions"].to_parquet(tmp / "test_predictions.parquet", index=False)
         if len(maps):
             maps.to_parquet(tmp / "embedding_maps.parquet", index=False)
@@ -501,18 +501,3 @@ def _epoch_logger(log):
             probe = f", probe R² {record['ridge_r2']:.3f}" if "ridge_r2" in record else ""
             log(f"pretraining epoch {record['epoch']}: loss {record['loss']:.4f}{probe}")
     return on_epoch
-
-
-def _clean(value):
-    """JSON without NaN (not valid JSON): NaN and inf become null."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value

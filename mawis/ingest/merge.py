@@ -56,6 +56,10 @@ def merge_datasets(sources: list[Path], out: Path, *, overwrite: bool = False, p
     if merged_images["image_id"].duplicated().any():
         raise MawisError(f"image {merged_images['image_id'][merged_images['image_id'].duplicated()].iloc[0]} "
                          "appears in two sources; pass each data set or batch once")
+    merged_labels = pd.concat(labels, ignore_index=True)
+    if merged_labels["joint_id"].duplicated().any():
+        raise MawisError(f"joint {merged_labels['joint_id'][merged_labels['joint_id'].duplicated()].iloc[0]} is "
+                         "labelled twice; pass each data set or batch once")
     fingerprints = [f for ds in datasets for f in source_fingerprints(ds)]
     info = {**datasets[0].info, "mawis_version": __version__, "sources": fingerprints,
             "batch_fingerprint": hashlib.sha256("\n".join(sorted(fingerprints)).encode()).hexdigest(),
@@ -64,7 +68,7 @@ def merge_datasets(sources: list[Path], out: Path, *, overwrite: bool = False, p
         for modality in MODALITIES:
             _concat_crops([ds for ds in datasets], modality, tmp / CROPS_FILE.format(modality=modality))
         merged_images.to_parquet(tmp / IMAGES_FILE, index=False)
-        pd.concat(labels, ignore_index=True).to_parquet(tmp / LABELS_FILE, index=False)
+        merged_labels.to_parquet(tmp / LABELS_FILE, index=False)
         (tmp / DATASET_FILE).write_text(json.dumps(info, indent=1))
         (tmp / REPORT_FILE).write_text(json.dumps({"merged_from": info["merged_from"]}, indent=1))
     return Path(out)
@@ -90,7 +94,9 @@ def _needs_prefix(datasets: list[Dataset]) -> bool:
         ids = pd.concat([ds.images[col].drop_duplicates() for ds in datasets])
         if ids.duplicated().any():
             return True
-    return False
+    # a joint labelled in one source may have its images in another
+    joints = pd.concat([pd.concat([ds.images["joint_id"], ds.labels["joint_id"]]).drop_duplicates() for ds in datasets])
+    return bool(joints.duplicated().any())
 
 
 def _source_names(sources: list[Path]) -> list[str]:

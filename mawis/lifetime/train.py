@@ -32,12 +32,12 @@ class FittedLifetime:
     extra: dict    # what lifetime.json records about the training run
 
 
-def resolve_kind(kind: str, encoder_dir: Path | None) -> str:
+def resolve_kind(kind: str, has_encoder: bool) -> str:
     if kind == "auto":
-        return "ssl" if encoder_dir is not None else "features"
+        return "ssl" if has_encoder else "features"
     if kind not in KINDS:
         raise UsageError(f"--kind must be auto or one of {', '.join(KINDS)} (got {kind!r})")
-    if kind in ("ssl", "ssl-finetune") and encoder_dir is None:
+    if kind in ("ssl", "ssl-finetune") and not has_encoder:
         raise UsageError(f"--kind {kind} needs a pretrained encoder: pass --encoder MODEL_DIR (from `mawis pretrain`)")
     return kind
 
@@ -47,7 +47,7 @@ def fit_lifetime(dataset_dir: Path, cfg: LifetimeConfig = LifetimeConfig(), *, e
     """Fit one lifetime model on a data set's labels. ``encoder`` (a LoadedEncoder) may stand in for
     ``encoder_dir`` when the caller has it in memory already."""
     cfg.validate()
-    kind = resolve_kind(kind, encoder_dir if encoder is None else Path("."))
+    kind = resolve_kind(kind, encoder_dir is not None or encoder is not None)
     start = time.perf_counter()
     ds = load_dataset(dataset_dir)
     joints = subsample_labels(joint_table(ds, progress, cfg.input_max_cycles), cfg.label_fraction, cfg.seed)

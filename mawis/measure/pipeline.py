@@ -8,6 +8,8 @@ rules; ``write_overlays`` draws the found outlines on the crops for checking by 
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,13 +126,6 @@ def _present(row: dict) -> dict:
             if v is not None and not isinstance(v, str) and not pd.isna(v)}
 
 
-def _first(frame: pd.DataFrame, column: str):
-    if column not in frame.columns or frame.empty:
-        return None
-    value = frame[column].iloc[0]
-    return None if pd.isna(value) else value
-
-
 def write_overlays(images: pd.DataFrame, crops: dict[str, np.ndarray], out_dir: Path,
                    settings: MeasureSettings = MeasureSettings()) -> int:
     """PNG per image: the crop with the found outlines (joint green, voids red, crack red)."""
@@ -153,8 +148,17 @@ def write_overlays(images: pd.DataFrame, crops: dict[str, np.ndarray], out_dir: 
                 view[result.solder_row, left:right + 1] = (0, 200, 0)
         label = f"{row['image_id']}  {row.get('measure_status', '')}"
         cv2.putText(view, label, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 255, 255), 1, cv2.LINE_AA)
-        cv2.imwrite(str(out_dir / f"{row['image_id']}.png"), view)
+        cv2.imwrite(str(out_dir / overlay_name(row["image_id"])), view)
     return len(images)
+
+
+def overlay_name(image_id: str) -> str:
+    """A safe file name for an image's overlay: ids come from the manifest and may hold any
+    character (a "/" or ".." must never make a path), so unusual ids get a hash suffix."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", str(image_id)).lstrip(".") or "image"
+    if safe != str(image_id):
+        safe = f"{safe[:80]}-{hashlib.sha256(str(image_id).encode()).hexdigest()[:8]}"
+    return f"{safe}.png"
 
 
 def _outline(view: np.ndarray, mask: np.ndarray, colour) -> None:

@@ -32,7 +32,6 @@ from ..errors import UsageError
 from ..lifetime.table import LOG_FEATURES, MICROGRAPH_FEATURES, XRAY_FEATURES
 
 EMBEDDING_PREFIX = "emb_"
-ID_COLUMNS = ("joint_id", "board_id", "component", "has_xray")
 
 
 @dataclass(frozen=True)
@@ -46,22 +45,30 @@ class DriftConfig:
     seed: int = 0
 
     def validate(self) -> None:
+        for name in ("alpha", "ood_quantile"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), (int, float)):
+                raise UsageError(f"drift {name} must be a number (got {getattr(self, name)!r})")
+        for name in ("permutations", "components", "max_joints", "top_joints", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name in ("seed", "top_joints") else 2):
+                raise UsageError(f"drift {name} must be an integer >= {0 if name in ('seed', 'top_joints') else 2} "
+                                 f"(got {value!r})")
         if not 0.0 < self.alpha < 0.5:
             raise UsageError(f"drift alpha must be in (0, 0.5) (got {self.alpha})")
         if not 0.5 <= self.ood_quantile < 1.0:
             raise UsageError(f"drift ood_quantile must be in [0.5, 1) (got {self.ood_quantile})")
-        if 1.0 / (self.permutations + 1) >= self.alpha / 2:  # two views share alpha: else it can never flag
-            raise UsageError(f"drift permutations must exceed {math.ceil(2 / self.alpha)} at alpha {self.alpha:g} "
+        needed = math.floor(2 / self.alpha + 1e-9)  # two views share alpha: fewer and it could never flag
+        if 1.0 / (self.permutations + 1) >= self.alpha / 2:
+            raise UsageError(f"drift permutations must be at least {needed} at alpha {self.alpha:g} "
                              f"(got {self.permutations})")
-        for name in ("permutations", "components", "max_joints"):
-            if int(getattr(self, name)) < 2:
-                raise UsageError(f"drift {name} must be at least 2 (got {getattr(self, name)})")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def drift_config_from_dict(data: dict, source: str = "settings") -> DriftConfig:
+    if not isinstance(data, dict):
+        raise UsageError(f"{source}: [drift] must be a table of settings")
     known = {f.name for f in fields(DriftConfig)}
     unknown = set(data) - known
     if unknown:
@@ -125,10 +132,12 @@ class DriftSpace:
             comps = vt[: max(1, min(components, usable))]
             scale = np.maximum(((e - mean) @ comps.T).std(axis=0), 1e-9)
         raw = _raw_features(ref)
-        median = np.nanmedian(raw, axis=0)
+        with np.errstate(all="ignore"):
+            median = np.nan_to_num(np.nanmedian(raw, axis=0)) if len(raw) else np.zeros(raw.shape[1])
         filled = np.where(np.isnan(raw), median, raw)
-        return DriftSpace(mean, comps, scale, np.nan_to_num(median), filled.mean(axis=0),
-                          np.maximum(filled.std(axis=0), 1e-9))
+        # a feature the reference never measured gets scale 1 around 0: it then adds nothing
+        return DriftSpace(mean, comps, scale, median, filled.mean(axis=0) if len(raw) else median,
+                          np.maximum(filled.std(axis=0), 1e-9) if len(raw) else np.ones_like(median))
 
     def embedding(self, profile: pd.DataFrame) -> np.ndarray | None:
         cols = embedding_columns(profile)
@@ -236,69 +245,120 @@ def feature_summary(reference: pd.DataFrame, batch: pd.DataFrame) -> list[dict]:
     return rows
 
 
+MIN_REFERENCE_JOINTS, MIN_REFERENCE_BOARDS = 20, 4
+
+
+def reference_problem(reference: pd.DataFrame | None) -> str | None:
+    """Why a model's reference cannot support drift and OOD checks, or None if it can."""
+    if reference is None:
+        return "the model has no drift reference (trained by an older mawis)"
+    usable = reference[reference["has_xray"]] if "has_xray" in reference else reference.iloc[:0]
+    if len(usable) < MIN_REFERENCE_JOINTS or usable["board_id"].nunique() < MIN_REFERENCE_BOARDS:
+        return (f"the model's drift reference holds {len(usable)} joints with an as-reflowed X-ray on "
+                f"{usable['board_id'].nunique() if len(usable) else 0} boards; drift and out-of-distribution "
+                f"checks need at least {MIN_REFERENCE_JOINTS} joints on {MIN_REFERENCE_BOARDS} boards")
+    return None
+
+
+def _require_reference(reference: pd.DataFrame) -> None:
+    problem = reference_problem(reference)
+    if problem:
+        raise UsageError(f"{problem}; train the model on a data set with X-rays")
+
+
+@dataclass
+class OodScorer:
+    """Per-joint OOD scores in a space fitted on most reference boards; the threshold is the
+    quantile of the *other* boards' scores, so it holds for joints the fit has not seen."""
+    space: DriftSpace
+    threshold: float
+
+    @staticmethod
+    def fit(reference: pd.DataFrame, cfg: DriftConfig) -> "OodScorer":
+        _require_reference(reference)
+        ref = sample_boards(reference[reference["has_xray"]].reset_index(drop=True), cfg.max_joints, cfg.seed)
+        boards = ref["board_id"].unique()
+        held = set(np.random.default_rng(cfg.seed).permutation(boards)[: max(1, len(boards) // 4)])
+        calibration = ref["board_id"].isin(held).to_numpy()
+        space = DriftSpace.fit(ref[~calibration], cfg.components)
+        return OodScorer(space, float(np.quantile(space.ood_scores(ref[calibration]), cfg.ood_quantile)))
+
+    def scores(self, profile: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.space.ood_scores(profile)
+        return scores, np.nan_to_num(scores, nan=-np.inf) > self.threshold
+
+
 def check_drift(reference: pd.DataFrame, batch: pd.DataFrame, cfg: DriftConfig = DriftConfig()) -> dict:
     """The drift verdict of ``batch`` (a joint profile) against ``reference``: tests, effect sizes,
-    per-feature summary and the most out-of-distribution joints."""
+    per-feature summary and the most out-of-distribution joints.
+
+    The tests' coordinates are fitted on reference and batch together: fitted on the reference
+    alone, its joints would sit closer to the fit than the batch's, and a batch from the same
+    population would be flagged too often (more so the more embedding directions are kept)."""
     cfg.validate()
+    _require_reference(reference)
     ref = sample_boards(reference[reference["has_xray"]].reset_index(drop=True), cfg.max_joints, cfg.seed)
     usable = batch[batch["has_xray"]].reset_index(drop=True)
-    if len(usable) < 2 or usable["board_id"].nunique() < 1:
+    if len(usable) < 2:
         raise UsageError(f"only {len(usable)} joints of the batch have an as-reflowed X-ray; drift needs at least 2")
     new = sample_boards(usable, cfg.max_joints, cfg.seed + 1)
-    space = DriftSpace.fit(ref, cfg.components)
-    rng = np.random.default_rng(cfg.seed)
+    space = DriftSpace.fit(pd.concat([ref, new], ignore_index=True), cfg.components)
     views = {"features": (space.features(ref), space.features(new))}
     emb_ref, emb_new = space.embedding(ref), space.embedding(new)
     if emb_ref is not None and emb_new is not None:
         views = {"embedding": (emb_ref, emb_new), **views}
     rb, nb = ref["board_id"].to_numpy(str), new["board_id"].to_numpy(str)
+    rng = np.random.default_rng(cfg.seed)
     tests = {}
     for name, (a, b) in views.items():
         mmd2, p = mmd_board_permutation_test(a, b, rb, nb, cfg.permutations, rng)
         tests[name] = {"mmd2": mmd2, "p_value": p}
     threshold = cfg.alpha / len(tests)
-    combined_ref = np.concatenate([v[0] for v in views.values()], axis=1)
-    combined_new = np.concatenate([v[1] for v in views.values()], axis=1)
-    auc = domain_classifier_auc(combined_ref, combined_new, rb, nb, cfg.seed)
+    auc = domain_classifier_auc(np.concatenate([v[0] for v in views.values()], axis=1),
+                                np.concatenate([v[1] for v in views.values()], axis=1), rb, nb, cfg.seed)
+    smallest = max(1.0 / (1.0 + cfg.permutations),
+                   1.0 / math.comb(len(np.unique(rb)) + len(np.unique(nb)), len(np.unique(nb))))
+    testable = smallest < threshold
     p_min = min(t["p_value"] for t in tests.values())
-    drift = p_min < threshold
-    scores = space.ood_scores(batch)
-    ood_threshold = float(np.quantile(space.ood_scores(ref), cfg.ood_quantile))
+    drift = testable and p_min < threshold
+    scorer = OodScorer.fit(reference, cfg)
+    scores, flags = scorer.scores(batch)
     order = np.argsort(-np.nan_to_num(scores, nan=-np.inf))[: cfg.top_joints]
-    min_p = 1.0 / (1.0 + cfg.permutations)
     return {
-        "drift": bool(drift), "alpha": cfg.alpha, "p_value": float(min(1.0, p_min * len(tests))),
-        "tests": tests, "per_test_threshold": threshold, "domain_auc": auc,
+        "drift": bool(drift), "testable": bool(testable), "alpha": cfg.alpha,
+        "p_value": float(min(1.0, p_min * len(tests))), "tests": tests, "per_test_threshold": threshold,
+        "domain_auc": auc, "smallest_possible_p": smallest,
         "reference": {"joints": int(len(ref)), "boards": int(ref["board_id"].nunique())},
         "batch": {"joints": int(len(batch)), "with_xray": int(len(usable)), "compared_joints": int(len(new)),
                   "boards": int(new["board_id"].nunique())},
-        "smallest_possible_p": max(min_p, 1.0 / math.comb(len(np.unique(rb)) + len(np.unique(nb)),
-                                                          len(np.unique(nb)))),
         "features": feature_summary(ref, usable),
-        "ood": {"quantile": cfg.ood_quantile, "threshold": ood_threshold,
-                "joints": int(np.nansum(scores > ood_threshold)), "share": float(np.nanmean(scores > ood_threshold))
-                if np.isfinite(scores).any() else math.nan},
+        "ood": {"quantile": cfg.ood_quantile, "threshold": scorer.threshold, "joints": int(flags.sum()),
+                "share": float(flags[np.isfinite(scores)].mean()) if np.isfinite(scores).any() else math.nan},
         "most_out_of_distribution": [{"joint_id": str(batch["joint_id"].iloc[i]),
                                       "board_id": str(batch["board_id"].iloc[i]), "score": float(scores[i])}
                                      for i in order if np.isfinite(scores[i])],
-        "summary": _summary(drift, tests, auc, cfg.alpha),
+        "summary": _summary(drift, testable, tests, auc, cfg.alpha),
         "settings": cfg.to_dict(),
     }
 
 
-def ood_flags(reference: pd.DataFrame, batch: pd.DataFrame, cfg: DriftConfig = DriftConfig()) -> tuple[np.ndarray, np.ndarray, float]:
+def ood_flags(reference: pd.DataFrame, batch: pd.DataFrame,
+              cfg: DriftConfig = DriftConfig()) -> tuple[np.ndarray, np.ndarray, float]:
     """Per joint of ``batch``: OOD score, flag, and the reference threshold used."""
-    ref = sample_boards(reference[reference["has_xray"]].reset_index(drop=True), cfg.max_joints, cfg.seed)
-    space = DriftSpace.fit(ref, cfg.components)
-    threshold = float(np.quantile(space.ood_scores(ref), cfg.ood_quantile))
-    scores = space.ood_scores(batch)
-    return scores, np.nan_to_num(scores, nan=-np.inf) > threshold, threshold
+    scorer = OodScorer.fit(reference, cfg)
+    scores, flags = scorer.scores(batch)
+    return scores, flags, scorer.threshold
 
 
-def _summary(drift: bool, tests: dict, auc: float, alpha: float) -> str:
+def _summary(drift: bool, testable: bool, tests: dict, auc: float, alpha: float) -> str:
     parts = ", ".join(f"{name} p = {t['p_value']:.3g}" for name, t in tests.items())
-    verdict = "DRIFT: the batch does not look like the training data" if drift else \
-        "no drift detected: the batch looks like the training data"
+    if not testable:
+        verdict = ("CANNOT TELL: the batch has too few boards for a permutation test at this alpha "
+                   "(check a larger batch)")
+    elif drift:
+        verdict = "DRIFT: the batch does not look like the training data"
+    else:
+        verdict = "no drift detected: the batch looks like the training data"
     return f"{verdict} ({parts}; flagged below {alpha:g} overall; domain classifier AUC {auc:.2f})"
 
 
@@ -310,7 +370,13 @@ REFERENCE_FILE = "reference.parquet"
 def model_profile(model, data, device: str = "cpu") -> pd.DataFrame:
     """The joint profile of ``data`` (a lifetime JointData) as ``model`` sees it."""
     embeddings = model.embeddings(data, device) if model.encoder is not None else None
-    return joint_profile(data.joints, embeddings, data.joints["xray_image_id"].notna().to_numpy())
+    return joint_profile(data.joints, embeddings, comparable_joints(data, embeddings is not None))
+
+
+def comparable_joints(data, with_embedding: bool) -> np.ndarray:
+    """Joints with an as-reflowed X-ray (void features) and, if the model embeds, its input image."""
+    usable = data.joints["xray_image_id"].notna().to_numpy()
+    return usable & np.asarray(data.has_image, bool) if with_embedding else usable
 
 
 def reference_bytes(profile: pd.DataFrame, cfg: DriftConfig = DriftConfig()) -> bytes:
@@ -321,14 +387,13 @@ def reference_bytes(profile: pd.DataFrame, cfg: DriftConfig = DriftConfig()) -> 
     return buffer.getvalue()
 
 
-def load_reference(model_dir: Path, meta: dict) -> pd.DataFrame:
-    """The model's reference after its hash check."""
+def load_reference(model_dir: Path, meta: dict) -> pd.DataFrame | None:
+    """The model's reference after its hash check; None for a model without one."""
     from ..lifetime.io import read_model_file
 
     data = read_model_file(model_dir, meta, REFERENCE_FILE)
     if data is None:
-        raise UsageError(f"{model_dir}: the model has no drift reference ({REFERENCE_FILE}); it was trained by an "
-                         "older mawis: train it again")
+        return None
     try:
         return pd.read_parquet(io.BytesIO(data))
     except (OSError, ValueError) as exc:

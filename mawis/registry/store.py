@@ -47,21 +47,26 @@ class ModelEntry:
     meta: dict
     promoted: bool
 
+    # lifetime.json is read as untrusted data: a field of the wrong type reads as missing
+
     @property
     def kind(self) -> str:
-        return self.meta.get("kind", "?")
+        return str(self.meta.get("kind") or "?")
 
     @property
     def created(self) -> str:
-        return self.meta.get("created", "")
+        return str(self.meta.get("created") or "")
 
     @property
     def parent(self) -> str | None:
-        return self.meta.get("registry", {}).get("parent")
+        record = self.meta.get("registry")
+        parent = record.get("parent") if isinstance(record, dict) else None
+        return str(parent) if parent else None
 
     @property
     def metrics(self) -> dict:
-        return self.meta.get("metrics") or {}
+        metrics = self.meta.get("metrics")
+        return metrics if isinstance(metrics, dict) and isinstance(metrics.get("values") or {}, dict) else {}
 
 
 def is_model_folder(path: Path) -> bool:
@@ -162,6 +167,14 @@ class Registry:
         index = {**self._index(), "promoted": promoted}
         atomic_write_bytes(self.root / INDEX_FILE, (json.dumps(index, indent=2) + "\n").encode())
 
+    def entry_for(self, path: Path) -> ModelEntry:
+        """The registry entry of a model folder; only models inside this registry can be promoted."""
+        path = Path(path)
+        if path.absolute().resolve().parent != self.root.absolute().resolve():
+            raise UsageError(f"{path} is not in the registry {self.root}; only registered models can be promoted "
+                             "(train with `mawis train` without --out)")
+        return self.get(path.name)
+
     def promote(self, model_id: str) -> ModelEntry:
         with self.locked():
             entry = self.get(model_id)
@@ -190,12 +203,12 @@ class Registry:
 
 def model_card(model_dir: Path, meta: dict, registry: Registry | None = None) -> dict:
     """What a report says about the model: identity, training data, metrics and known limits."""
-    record = meta.get("registry") or {}
+    record = meta.get("registry") if isinstance(meta.get("registry"), dict) else {}
     model_id = record.get("id") or Path(model_dir).name
     promoted = registry is not None and registry.root.is_dir() and registry.promoted_id() == model_id \
         and Path(model_dir).absolute().parent == registry.root.absolute()
-    data = meta.get("dataset") or {}
-    encoder = meta.get("encoder")
+    data = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
+    encoder = meta.get("encoder") if isinstance(meta.get("encoder"), dict) else None
     return {"id": model_id, "kind": meta.get("kind"), "created": meta.get("created"), "parent": record.get("parent"),
             "promoted": bool(promoted), "source": str(model_dir),
             "training_data": {"fingerprint": data.get("fingerprint"), "path": data.get("path"),
@@ -210,7 +223,7 @@ def model_card(model_dir: Path, meta: dict, registry: Registry | None = None) ->
 
 
 def known_limits(meta: dict) -> list[str]:
-    data = meta.get("dataset") or {}
+    data = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
     limits = []
     if data.get("stations"):
         limits.append(f"Trained on X-ray images from {', '.join(data['stations'])}; check batches from other X-ray "

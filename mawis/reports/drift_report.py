@@ -12,13 +12,14 @@ CSS = BASE_CSS + """
 .verdict { padding: 0.6em 1em; border-left: 6px solid; font-size: 1.1em; margin: 1em 0; }
 .verdict.drift { border-color: #c0392b; background: #fbeeee; }
 .verdict.ok { border-color: #2e8b57; background: #eef8f1; }
+.verdict.warn { border-color: #d4880f; background: #fdf5e8; }
 @media print { nav { display: none; } table { page-break-inside: avoid; } }
 """
 
 
 def drift_section(report: dict) -> str:
     """The drift check as one HTML section (also embedded by other reports)."""
-    kind = "drift" if report["drift"] else "ok"
+    kind = "drift" if report["drift"] else ("ok" if report.get("testable", True) else "warn")
     tests = [[name, num(t["mmd2"], 4), num(t["p_value"], 4)] for name, t in report["tests"].items()]
     feats = [[f["feature"], f["modality"], num(f["reference_median"]), num(f["batch_median"]),
               f"{num(f['reference_p10'])} – {num(f['reference_p90'])}", f"{num(f['batch_p10'])} – {num(f['batch_p90'])}",

@@ -524,6 +524,8 @@ def _trust_section(batch: _Batch) -> str:
     parts = ["<h3>Prediction intervals</h3>", _p(_interval_text(batch), "")]
     parts += ["<h3>Unusual joints (out of distribution, OOD)</h3>", _p(_ood_text(batch), "")]
     parts += ["<h3>Is the batch like the training data? (drift)</h3>", _drift_html(batch.meta.get("drift"))]
+    if batch.meta.get("checks_note"):
+        parts.append(missing(str(batch.meta["checks_note"])))
     parts += ["<h3>Model accuracy</h3>", _metrics_html(_dict(batch.meta.get("model")), batch)]
     parts += ["<h3>Weibull numbers</h3>", _p(
         "The Weibull figures in this report (shape, characteristic life, B10, B1) are fitted to the lives the model "
@@ -563,7 +565,8 @@ def _drift_html(drift) -> str:
     if not isinstance(drift, dict):
         return missing("No drift check was run for this prediction.")
     flagged = drift.get("drift")
-    badge = (_badge("drift detected", "drift") if flagged is True else
+    badge = (_badge("too few boards to tell", "unchecked") if drift.get("testable") is False else
+             _badge("drift detected", "drift") if flagged is True else
              _badge("no drift detected", "nodrift") if flagged is False else _badge("not decided", "unchecked"))
     p, alpha, auc = to_float(drift.get("p_value")), to_float(drift.get("alpha")), to_float(drift.get("domain_auc"))
     facts = []

@@ -13,13 +13,17 @@ batch from another station (xr-b) for drift. Everything goes under one folder::
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
 
-from ..errors import UsageError
+from .. import __version__
+from ..atomic import check_writable_target
+from ..errors import MawisError, UsageError
 from ..evaluation.config import evaluation_config_from_dict
 from ..evaluation.run import evaluate
 from ..ingest.config import IngestConfig
@@ -77,9 +81,7 @@ def run_demo(out_dir: Path, cfg: DemoConfig, *, overwrite: bool = False, log=Non
     say = log or (lambda _line: None)
     out_dir = Path(out_dir)
     data, models, reports = out_dir / "data", out_dir / "models", out_dir / "reports"
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        from ..errors import OutputExistsError
-        raise OutputExistsError(f"{out_dir} already exists; choose another folder or pass --overwrite")
+    _fresh_demo_folder(out_dir, overwrite)
     start = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -133,3 +135,18 @@ def run_demo(out_dir: Path, cfg: DemoConfig, *, overwrite: bool = False, log=Non
                "other_station_drift": other.report["summary"], "other_station_flagged": other.report["drift"],
                "timings": timings}
     return DemoResult(out_dir, outputs, summary, time.perf_counter() - start)
+
+
+MARKER = "demo.json"
+
+
+def _fresh_demo_folder(out_dir: Path, overwrite: bool) -> None:
+    """An empty folder marked as a demo's; an earlier demo is replaced only with ``overwrite``,
+    anything else never (a mistyped --out must not wipe a project)."""
+    check_writable_target(out_dir, overwrite, marker=MARKER)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise MawisError(f"{out_dir} is a file; choose a folder for the demo")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    (out_dir / MARKER).write_text(json.dumps({"format": "mawis-demo", "mawis_version": __version__}) + "\n")

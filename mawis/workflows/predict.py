@@ -11,10 +11,9 @@ predicted lives, pick the riskiest joints for the gallery, and write everything 
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,17 +35,20 @@ from ..lifetime.weibull import fit_weibull
 from ..measure.export import measured_images
 from ..measure.pipeline import joint_table as acceptance_table, write_overlays
 from ..measure.rules import load_rules
+from ..jsonio import dumps, json_safe
+from ..measure.pipeline import overlay_name
 from ..registry.drift import (
-    DriftConfig, check_drift, drift_config_from_dict, joint_profile, load_reference, ood_flags,
+    DriftConfig, check_drift, comparable_joints, drift_config_from_dict, joint_profile, load_reference, ood_flags,
+    reference_problem,
 )
 from ..registry.store import Registry, model_card
+from ..reports.lifetime_report import FORMAT, FORMAT_VERSION, META, PREDICTIONS as PREDICTIONS_PARQUET
 from ..tomlio import read_toml
 
-PREDICTIONS = "predictions"          # .csv and .parquet
-SUMMARY_FILE = "prediction.json"
+PREDICTIONS = Path(PREDICTIONS_PARQUET).stem   # .csv and .parquet
+SUMMARY_FILE = META
 REPORT_FILE = "lifetime_report.html"
 GALLERY_DIR = "gallery"
-FORMAT, FORMAT_VERSION = "mawis-prediction", 1
 RISK_CLASSES = ("high", "elevated", "low")
 TABLE_COLUMNS = ("joint_id", "board_id", "component", "predicted_cycles", "lower_cycles", "upper_cycles",
                  "risk_class", "verdict", "failed_rules", "void_fraction", "largest_void_fraction",
@@ -65,13 +67,20 @@ class PredictConfig:
     drift: DriftConfig = field(default_factory=DriftConfig)
 
     def validate(self) -> None:
-        if not (isinstance(self.required_cycles, (int, float)) and math.isfinite(self.required_cycles)
-                and self.required_cycles > 0):
+        for name in ("gallery_joints", "min_component_joints", "embed_chunk"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UsageError(f"{name} must be an integer (got {value!r})")
+        if isinstance(self.weibull_level, bool) or not isinstance(self.weibull_level, (int, float)):
+            raise UsageError(f"weibull_level must be a number (got {self.weibull_level!r})")
+        if isinstance(self.required_cycles, bool) or not (isinstance(self.required_cycles, (int, float))
+                                                          and math.isfinite(self.required_cycles)
+                                                          and self.required_cycles > 0):
             raise UsageError(f"required_cycles must be a positive number (got {self.required_cycles!r})")
         if not 0.5 <= self.weibull_level < 1.0:
             raise UsageError(f"weibull_level must be in [0.5, 1) (got {self.weibull_level})")
-        if self.gallery_joints < 0 or self.min_component_joints < 3:
-            raise UsageError("gallery_joints must be >= 0 and min_component_joints >= 3")
+        if self.gallery_joints < 0 or self.min_component_joints < 3 or self.embed_chunk < 1:
+            raise UsageError("gallery_joints must be >= 0, min_component_joints >= 3 and embed_chunk >= 1")
         if self.device not in ("auto", "cpu", "cuda"):
             raise UsageError(f"device must be auto, cpu or cuda (got {self.device!r})")
         self.drift.validate()
@@ -113,25 +122,38 @@ def open_source(source: Path, scratch: Path, workers: int, progress) -> tuple[Pa
     raise MawisError(f"{source}: neither a batch (no {MANIFEST}) nor a data set (no {DATASET_FILE})")
 
 
+@dataclass
+class OpenedModel:
+    """A model resolved through the registry, loaded after its hash checks, with its reference."""
+    path: Path
+    model: object
+    meta: dict
+    reference: pd.DataFrame | None
+    card: dict
+
+
+def open_model(registry: Registry, ref: str | Path | None) -> OpenedModel:
+    path = registry.resolve(ref)
+    model, meta = load_lifetime_model(path)
+    return OpenedModel(path, model, meta, load_reference(path, meta), model_card(path, meta, registry))
+
+
 def predict(source: Path, out_dir: Path, *, model: str | Path | None = None, registry: Registry | None = None,
             cfg: PredictConfig = PredictConfig(), overwrite: bool = False, workers: int = 0,
             progress=None) -> PredictResult:
     cfg.validate()
-    registry = registry or Registry()
     out_dir = Path(out_dir)
-    model_dir = registry.resolve(model)
-    lifetime_model, meta = load_lifetime_model(model_dir)
-    reference = load_reference(model_dir, meta)
+    opened = open_model(registry or Registry(), model)
     check_writable_target(out_dir, overwrite, marker=SUMMARY_FILE)
     timings: dict[str, float] = {}
     with atomic_dir(out_dir, overwrite=overwrite, marker=SUMMARY_FILE) as tmp:
         clock = time.perf_counter()
         dataset_dir, kind = open_source(source, tmp / "dataset", workers, progress)
         timings["ingest"] = time.perf_counter() - clock
-        table, summary = _predict_dataset(dataset_dir, lifetime_model, meta, reference, cfg, timings, progress)
+        table, summary = _predict_dataset(dataset_dir, opened, cfg, timings, progress)
         summary["batch"]["source"] = str(Path(source).absolute())
         summary["batch"]["kind"] = kind
-        summary["model"] = model_card(model_dir, meta, registry)
+        summary["model"] = opened.card
         _write_outputs(tmp, table, summary, dataset_dir, cfg, timings, shown_as=out_dir)
     return PredictResult(out_dir, table, summary)
 
@@ -156,24 +178,38 @@ def batch_inputs(dataset_dir: Path, model, meta: dict, device: str, chunk: int =
         raise MawisError(f"{dataset_dir}: the batch holds no joints with a usable image")
     data = joint_inputs(ds, joints, model.spec) if model.encoder is not None else JointData(joints)
     embeddings = _embed(model, data, device, chunk, progress) if model.encoder is not None else None
-    profile = joint_profile(joints, embeddings, joints["xray_image_id"].notna().to_numpy())
+    profile = joint_profile(joints, embeddings, comparable_joints(data, embeddings is not None))
     return BatchInputs(ds, images, joints, data, embeddings, profile)
 
 
-def _predict_dataset(dataset_dir: Path, model, meta: dict, reference: pd.DataFrame, cfg: PredictConfig,
-                     timings: dict, progress) -> tuple[pd.DataFrame, dict]:
+def _predict_dataset(dataset_dir: Path, opened: OpenedModel, cfg: PredictConfig, timings: dict,
+                     progress) -> tuple[pd.DataFrame, dict]:
     device = resolve_device(cfg.device)
     clock = time.perf_counter()
-    inputs = batch_inputs(dataset_dir, model, meta, device, cfg.embed_chunk, progress)
-    log_pred = model.predict(inputs.data, device, inputs.embeddings)
+    inputs = batch_inputs(dataset_dir, opened.model, opened.meta, device, cfg.embed_chunk, progress)
+    log_pred = opened.model.predict(inputs.data, device, inputs.embeddings)
     timings["predict"] = time.perf_counter() - clock
     clock = time.perf_counter()
     accept = acceptance_table(inputs.images, load_rules()).set_index("joint_id")
-    scores, flags, _ = ood_flags(reference, inputs.profile, cfg.drift)
-    drift = check_drift(reference, inputs.profile, cfg.drift) if inputs.profile["has_xray"].sum() >= 2 else None
+    scores, flags, drift, note = _checks(opened.reference, inputs.profile, cfg)
     timings["checks"] = time.perf_counter() - clock
     table = _table(inputs.joints, log_pred, accept, scores, flags, cfg.required_cycles)
-    return table, _summary(inputs.ds, table, drift, cfg, meta)
+    summary = _summary(inputs.ds, table, drift, cfg, opened.meta)
+    if note:
+        summary["checks_note"] = note
+    return table, summary
+
+
+def _checks(reference: pd.DataFrame | None, profile: pd.DataFrame, cfg: PredictConfig):
+    """OOD scores and flags, the drift report, and why they are missing (if they are)."""
+    nothing = (np.full(len(profile), np.nan), np.zeros(len(profile), bool), None)
+    problem = reference_problem(reference)
+    if problem:
+        return (*nothing, f"no out-of-distribution or drift check: {problem}")
+    scores, flags, _ = ood_flags(reference, profile, cfg.drift)
+    if profile["has_xray"].sum() < 2:
+        return scores, flags, None, "no drift check: fewer than 2 joints have an as-reflowed X-ray"
+    return scores, flags, check_drift(reference, profile, cfg.drift), None
 
 
 def _embed(model, data: JointData, device: str, chunk: int, progress) -> np.ndarray:
@@ -241,8 +277,8 @@ def _summary(ds, table: pd.DataFrame, drift: dict | None, cfg: PredictConfig, me
                          "ood_quantile": cfg.drift.ood_quantile, "weibull_level": cfg.weibull_level,
                          "rules_version": load_rules().version},
             "counts": counts, "weibull": weibull, "weibull_note": note, "weibull_by_component": by_component,
-            "drift": None if drift is None else {k: drift[k] for k in ("drift", "p_value", "alpha", "domain_auc",
-                                                                         "summary", "tests")},
+            "drift": None if drift is None else {k: drift[k] for k in ("drift", "testable", "p_value", "alpha",
+                                                                         "domain_auc", "summary", "tests")},
             "gallery": []}
 
 
@@ -256,11 +292,11 @@ def _write_outputs(tmp: Path, table: pd.DataFrame, summary: dict, dataset_dir: P
     table.to_csv(tmp / f"{PREDICTIONS}.csv", index=False)
     timings["write"] = time.perf_counter() - clock
     summary["timings"] = {k: round(v, 3) for k, v in timings.items()}
-    (tmp / SUMMARY_FILE).write_text(json.dumps(_finite(summary), indent=2))
+    (tmp / SUMMARY_FILE).write_text(dumps(summary))
     clock = time.perf_counter()
     render_lifetime_report(tmp, tmp / REPORT_FILE, shown_as=shown_as)
     summary["timings"]["report"] = round(time.perf_counter() - clock, 3)
-    (tmp / SUMMARY_FILE).write_text(json.dumps(_finite(summary), indent=2))
+    (tmp / SUMMARY_FILE).write_text(dumps(summary))
 
 
 def _gallery(tmp: Path, table: pd.DataFrame, dataset_dir: Path, count: int) -> list[dict]:
@@ -273,31 +309,11 @@ def _gallery(tmp: Path, table: pd.DataFrame, dataset_dir: Path, count: int) -> l
         write_overlays(rows, {m: ds.crops(m) for m in ("xray", "micrograph")}, tmp / GALLERY_DIR)
     cards = []
     for _, r in riskiest.iterrows():
-        card = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()
-                if k in ("joint_id", "board_id", "component", "predicted_cycles", "lower_cycles", "upper_cycles",
+        card = {k: v for k, v in r.items() if k in ("joint_id", "board_id", "component", "predicted_cycles", "lower_cycles", "upper_cycles",
                          "risk_class", "verdict", "failed_rules", "void_fraction", "crack_fraction", "ood")}
         for modality in ("xray", "micrograph"):
             image = r[f"{modality}_image_id"]
-            card[modality] = f"{GALLERY_DIR}/{image}.png" if image and (tmp / GALLERY_DIR / f"{image}.png").is_file() \
-                else None
-        cards.append(_finite(card))
+            name = overlay_name(image) if image else None
+            card[modality] = f"{GALLERY_DIR}/{name}" if name and (tmp / GALLERY_DIR / name).is_file() else None
+        cards.append(json_safe(card))
     return cards
-
-
-def _finite(value):
-    """JSON without NaN/inf (not valid JSON) and without numpy scalars."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
-def config_dict(cfg: PredictConfig) -> dict:
-    return asdict(cfg)

@@ -25,10 +25,10 @@ import numpy as np
 
 from ..batch.contract import MANIFEST
 from ..errors import MawisError, UsageError
-from ..evaluation.split import split_joints
+from ..evaluation.split import MIN_BOARDS, split_joints
 from ..ingest.config import IngestConfig
 from ..ingest.dataset import DATASET_FILE, load_dataset
-from ..ingest.merge import merge_datasets
+from ..ingest.merge import merge_datasets, source_fingerprints
 from ..ingest.pipeline import ingest_batch
 from ..lifetime.config import lifetime_config_from_dict
 from ..lifetime.io import load_lifetime_model
@@ -38,6 +38,7 @@ from ..lifetime.table import joint_table
 from ..lifetime.train import fit_lifetime
 from ..registry.store import Registry
 from ..ssl.config import PretrainConfig
+from ..ssl.data import InputSpec
 from ..ssl.model_io import load_encoder
 from ..ssl.train import pretrain
 from .train import register_fitted
@@ -88,35 +89,71 @@ def retrain(model: str | Path | None, data: list[Path], *, registry: Registry | 
         raise UsageError(f"{old_id} is a {old_model.kind!r} model; retrain updates {' and '.join(RETRAINABLE)} "
                          "models: train a new one with `mawis train`")
     lifetime_cfg = lifetime_config_from_dict(old_meta.get("config") or {}, f"{old_dir}/lifetime.json [config]")
+    parent_was_promoted = registry.promoted_id() == old_id
+    data = _with_old_data(list(data), old_meta, say)
     scratch = Path(tempfile.mkdtemp(prefix="mawis-retrain-"))
     try:
         dataset_dir = _combined_dataset(data, scratch, workers, progress, say)
         ds = load_dataset(dataset_dir)
         joints = joint_table(ds, progress, lifetime_cfg.input_max_cycles)
-        held = _held_out(joints, ds, old_meta, cfg)
+        held, why_not = _held_out(joints, ds, old_meta, cfg)
         say(f"held out  {int(held.sum())} labelled joints on {joints.loc[held, 'board_id'].nunique()} boards "
-            "the old model has not seen")
+            "the old model has not seen" + (f" ({why_not})" if why_not else ""))
         encoder_dir = None
         if old_model.kind == "ssl":
             encoder_dir = scratch / "encoder"
-            _continue_pretraining(dataset_dir, encoder_dir, old_model, joints.loc[~held, "joint_id"], cfg, progress)
+            _continue_pretraining(ds, encoder_dir, old_model, joints.loc[~held, "joint_id"], cfg, progress)
         comparison = _compare(old_model, joints, held, ds, encoder_dir, lifetime_cfg, progress) if held.any() else None
         fitted = fit_lifetime(dataset_dir, lifetime_cfg, encoder_dir=encoder_dir, kind=old_model.kind,
                               progress=progress)
-        fitted.extra["dataset"]["path"] = [str(Path(d).absolute()) for d in data]
+        record = fitted.extra["dataset"]
+        record["path"] = [str(Path(d).absolute()) for d in data]
+        # the child has seen everything its parent saw (its encoder started from the parent's)
+        record["sources"] = sorted(set(record["sources"]) | _sources(old_meta))
         metrics = ({"source": "held-out boards of the new data at retrain (head fitted without them; the registered "
                               "head was refitted with all labels)",
                     "values": comparison["new"], "old_model": comparison["old"]} if comparison else None)
         model_id, path = register_fitted(fitted, registry, parent=old_id, metrics=metrics)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    better, reason = _decision(comparison, cfg.tolerance)
+    better, reason = _decision(comparison, cfg.tolerance, why_not)
+    if better and not parent_was_promoted:
+        better, reason = False, (f"{reason}; not promoted: its parent {old_id} is not the promoted model, so the "
+                                 "promoted one was not part of the comparison (pass --force to promote anyway)")
     promoted = bool(better or force)
     if promoted:
         registry.promote(model_id)
     if force and not better:
         reason += "; promoted anyway (--force)"
     return RetrainResult(model_id, path, old_id, promoted, comparison, reason)
+
+
+def _sources(meta: dict) -> set[str]:
+    data = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
+    return {str(s) for s in (data.get("sources") or [data.get("fingerprint")]) if s}
+
+
+def _with_old_data(data: list[Path], old_meta: dict, say) -> list[Path]:
+    """Add the old model's training data set when it is still there and not given: pretraining
+    continues on old plus new images."""
+    record = old_meta.get("dataset") if isinstance(old_meta.get("dataset"), dict) else {}
+    paths = record.get("path")
+    paths = [paths] if isinstance(paths, str) else list(paths or [])
+    given = set()
+    for d in data:
+        if (Path(d) / DATASET_FILE).is_file():
+            given |= set(source_fingerprints(load_dataset(d)))
+    added = []
+    for old in paths:
+        old = Path(old)
+        if not (old / DATASET_FILE).is_file():
+            say(f"old data  {old} is no longer there: pretraining continues on the given data only")
+            continue
+        if not set(source_fingerprints(load_dataset(old))) <= given and old.absolute() not in \
+                {Path(d).absolute() for d in data}:
+            added.append(old)
+            say(f"old data  {old} (the old model's training data) is included")
+    return data + added
 
 
 def _combined_dataset(data: list[Path], scratch: Path, workers: int, progress, say) -> Path:
@@ -136,33 +173,35 @@ def _combined_dataset(data: list[Path], scratch: Path, workers: int, progress, s
     return merge_datasets(folders, scratch / "merged", progress=progress)
 
 
-def _held_out(joints, ds, old_meta: dict, cfg: RetrainConfig) -> np.ndarray:
-    """Boards of labelled joints from batches the old model was not trained on: ``test_share`` of them."""
-    seen = set((old_meta.get("dataset") or {}).get("sources") or [(old_meta.get("dataset") or {}).get("fingerprint")])
+def _held_out(joints, ds, old_meta: dict, cfg: RetrainConfig) -> tuple[np.ndarray, str | None]:
+    """Whole boards (``test_share`` of them) of labelled joints from batches the old model was not
+    trained on; none, with the reason, when there are too few such boards to split by board."""
+    seen = _sources(old_meta)
     images = ds.images
     source = images["source"] if "source" in images else ds.info.get("batch_fingerprint")
     joint_source = images.assign(source=source).drop_duplicates("joint_id").set_index("joint_id")["source"]
     unseen = ~joint_source.reindex(joints["joint_id"]).isin(seen).to_numpy()
     candidates = unseen & joints["labelled"].to_numpy(bool)
     held = np.zeros(len(joints), dtype=bool)
-    if candidates.sum() >= 10:
-        part = joints[candidates].reset_index(drop=True)
-        test, _ = split_joints(part, cfg.test_share, cfg.split_seed)
-        held[np.nonzero(candidates)[0][test]] = True
-    return held
+    boards = joints.loc[candidates, "board_id"].nunique()
+    if boards < MIN_BOARDS:
+        return held, f"{boards} boards with unseen labelled joints; a fair comparison needs at least {MIN_BOARDS}"
+    part = joints[candidates].reset_index(drop=True)
+    test, _ = split_joints(part, cfg.test_share, cfg.split_seed)
+    held[np.nonzero(candidates)[0][test]] = True
+    return held, None
 
 
-def _continue_pretraining(dataset_dir: Path, out: Path, old_model, joints, cfg: RetrainConfig, progress) -> None:
+def _continue_pretraining(ds, out: Path, old_model, joints, cfg: RetrainConfig, progress) -> None:
     info = old_model.encoder_info
     pre = replace(PretrainConfig(), method=info.get("method") or "simclr", encoder=info["encoder"],
                   input_transform=info.get("input_transform", "none"), modality=old_model.spec.modality,
                   epochs=cfg.epochs, device=cfg.device)
-    result = pretrain(dataset_dir, out, pre, progress=progress, joints=set(joints),
-                      initial_state=old_model.encoder.state_dict())
-    spec = load_encoder(result.out_dir).meta["input"]
-    if (spec["height"], spec["width"]) != (old_model.spec.height, old_model.spec.width):
-        raise MawisError(f"the new data's crops give {spec['height']}x{spec['width']} px encoder inputs, the old "
+    spec = InputSpec.for_dataset(ds, pre.modality, pre.resolved("cpu").input_scale)
+    if (spec.height, spec.width) != (old_model.spec.height, old_model.spec.width):  # before hours of training
+        raise MawisError(f"the new data's crops give {spec.height}x{spec.width} px encoder inputs, the old "
                          f"model's were {old_model.spec.height}x{old_model.spec.width}; ingest with the same settings")
+    pretrain(ds.root, out, pre, progress=progress, joints=set(joints), initial_state=old_model.encoder.state_dict())
 
 
 def _compare(old_model, joints, held: np.ndarray, ds, encoder_dir: Path | None, lifetime_cfg, progress) -> dict:
@@ -191,10 +230,10 @@ def _compare(old_model, joints, held: np.ndarray, ds, encoder_dir: Path | None, 
             "old": scores(old_model, old_test), "new": scores(new, new_test)}
 
 
-def _decision(comparison: dict | None, tolerance: float) -> tuple[bool, str]:
+def _decision(comparison: dict | None, tolerance: float, why_not: str | None = None) -> tuple[bool, str]:
     if comparison is None:
-        return False, ("not promoted: the new data has no labelled joints the old model has not seen, so the two "
-                       "cannot be compared fairly (pass --force to promote anyway)")
+        return False, ("not promoted: the new data has too few labelled joints the old model has not seen "
+                       f"({why_not or 'none'}), so the two cannot be compared fairly (pass --force to promote anyway)")
     old, new = comparison["old"]["c_index"], comparison["new"]["c_index"]
     if not np.isfinite(new) or not np.isfinite(old):
         return False, "not promoted: the held-out joints have no comparable pairs (no observed failures)"
