@@ -2,7 +2,8 @@
 
 Every command reports bad input as one line on stderr and exits non-zero:
 2 = bad arguments or input, 4 = output exists (pass --overwrite),
-130 = interrupted (Ctrl-C), 143 = terminated (SIGTERM).
+130 = interrupted (Ctrl-C), 143 = terminated (SIGTERM). ``mawis drift`` also
+exits 3 when it finds drift and 5 when the batch has too few boards to tell.
 """
 
 from __future__ import annotations

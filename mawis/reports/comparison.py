@@ -8,7 +8,6 @@ sentence, never with an error, so a partial run still gives a readable report.
 
 from __future__ import annotations
 
-import json
 import math
 import zipfile
 from pathlib import Path
@@ -17,9 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_write_bytes
-from ..errors import MawisError
 # the shared helpers keep the names this module has always used
-from .html import BASE_CSS, DASH, document
+from .html import BASE_CSS, DASH, document, load_report_json
 from .html import Html as _Html, count as _count, created as _created, esc as _esc, figure as _figure
 from .html import kv_table as _kv_table, missing as _missing, num as _num, pct as _pct, seconds as _seconds
 from .html import table as _table, to_float as _float, value as _value
@@ -88,19 +86,7 @@ def render_comparison(eval_dir: Path, out: Path | None = None) -> Path:
 
 
 def _load_metrics(path: Path) -> dict:
-    hint = "run `mawis evaluate` first"
-    if not path.is_file():
-        raise MawisError(f"{path}: not found, so this is no evaluation folder; {hint}")
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-        raise MawisError(f"{path}: not readable JSON; {hint}") from None
-    if not isinstance(metrics, dict) or metrics.get("format") != FORMAT:
-        raise MawisError(f"{path}: not a {FORMAT} file; {hint}")
-    if metrics.get("version") != FORMAT_VERSION:
-        raise MawisError(f"{path}: unsupported {FORMAT} version {metrics.get('version')!r}; "
-                         f"{hint} with this mawis version")
-    return metrics
+    return load_report_json(path, FORMAT, FORMAT_VERSION, "run `mawis evaluate` first", "evaluation folder")
 
 
 # ---------------------------------------------------------------- helpers

@@ -153,3 +153,23 @@ def document(title: str, css: str, body: list[str], head_extra: str = "") -> str
         f"{head_extra}<title>{esc(title)}</title>\n<style>{css}</style>\n</head>\n<body>\n"
         + "\n".join(body) + "\n</body>\n</html>\n"
     )
+
+
+def load_report_json(path, fmt: str, version: int, hint: str, folder: str) -> dict:
+    """A report's JSON input (``{"format": fmt, "version": version, ...}``), or one error line
+    naming the file and ``hint`` (what to run)."""
+    import json
+
+    from ..errors import MawisError
+
+    if not path.is_file():
+        raise MawisError(f"{path}: not found, so this is no {folder}; {hint}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        raise MawisError(f"{path}: not readable JSON; {hint}") from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise MawisError(f"{path}: not a {fmt} file; {hint}")
+    if data.get("version") != version:
+        raise MawisError(f"{path}: unsupported {fmt} version {data.get('version')!r}; {hint} with this mawis version")
+    return data

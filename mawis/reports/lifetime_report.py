@@ -14,7 +14,6 @@ or foreign ``predictions.parquet`` or ``prediction.json`` is a one-line ``MawisE
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import pandas as pd
 from ..atomic import atomic_write_bytes
 from ..errors import MawisError
 from .html import (BASE_CSS, DASH, Html, count, created, document, esc, figure, kv_table, missing, num, pct,
-                   png_data_uri, seconds, table, to_float, value)
+                   load_report_json, png_data_uri, seconds, table, to_float, value)
 
 FORMAT = "mawis-prediction"
 FORMAT_VERSION = 1
@@ -230,18 +229,7 @@ def _tool(meta: dict) -> str:
 
 
 def _load_meta(path: Path) -> dict:
-    if not path.is_file():
-        raise MawisError(f"{path}: not found, so this is no prediction folder; {HINT}")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-        raise MawisError(f"{path}: not readable JSON; {HINT}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise MawisError(f"{path}: not a {FORMAT} file; {HINT}")
-    if meta.get("version") != FORMAT_VERSION:
-        raise MawisError(f"{path}: unsupported {FORMAT} version {meta.get('version')!r}; "
-                         f"{HINT} with this mawis version")
-    return meta
+    return load_report_json(path, FORMAT, FORMAT_VERSION, HINT, "prediction folder")
 
 
 def _load_predictions(path: Path) -> pd.DataFrame:
