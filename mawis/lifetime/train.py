@@ -71,7 +71,8 @@ def fit_lifetime(dataset_dir: Path, cfg: LifetimeConfig = LifetimeConfig(), *, e
                          "components": sorted(joints["component"].astype(str).unique().tolist()),
                          "stations": _xray_stations(ds)},
              "config": cfg.to_dict(), "summary": summary,
-             "metrics": {"source": f"out-of-fold predictions over {cfg.folds} grouped folds of the training boards",
+             "metrics": {"source": f"out-of-fold predictions over {cfg.folds} grouped folds of the training boards "
+                                   "(the folds that also chose the penalties: slightly optimistic)",
                          "values": cv} if cv else None}
     return FittedLifetime(model, data, summary, extra)
 
