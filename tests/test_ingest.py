@@ -156,6 +156,7 @@ def test_overwrite_never_replaces_a_foreign_folder(batches, tmp_path, capsys):
     ("[xray]\ncentre_on = \"nose\"\n", "centre_on must be one of dark_blob, frame"),
     ("[thresholds]\ncrack_fraction = \"0.3\"\n", "[thresholds] crack_fraction must be a number"),
     ("min_side_px = \"big\"\n", "min_side_px must be an integer"),
+    ("max_image_pixels = 10\n", "max_image_pixels must be an integer in [64, 10000000000]"),
     ("[xray\n", "not valid TOML"),
     ("[ct]\npixel_size_um = 1\n", "unknown section(s) ct"),
 ])
@@ -165,4 +166,15 @@ def test_bad_config_file_gives_one_line(batches, tmp_path, capsys, text, message
     code = main(["ingest", str(batches["xr-a"][0]), "--out", str(tmp_path / "ds"), "--config", str(toml)])
     assert code == 2
     assert_one_error_line(capsys.readouterr().err, message)
+    assert not (tmp_path / "ds").exists()
+
+
+def test_the_image_size_limit_is_configurable(batches, tmp_path, capsys):
+    toml = tmp_path / "small.toml"
+    toml.write_text("max_image_pixels = 1000\n")
+    code = main(["ingest", str(batches["xr-a"][0]), "--out", str(tmp_path / "ds"), "--config", str(toml)])
+    err = capsys.readouterr().err.strip().splitlines()  # the progress bar, then the error
+    errors = [line for line in err if line.startswith("error: ")]
+    assert code == 2 and errors == err[-1:]
+    assert "no usable image" in errors[0] and "is more than the limit of 1,000 pixels (max_image_pixels)" in errors[0]
     assert not (tmp_path / "ds").exists()

@@ -157,7 +157,33 @@ BAD_IMAGES = [
 ]
 
 
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height pixels but holds no pixel data: a decoder that
+    trusted it would allocate the whole buffer."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IEND", b""))
+
+
+def _huge(b: Path) -> None:
+    (b / "huge.png").write_bytes(_png_header_only(20_000, 20_000))
+    set_cell("manifest.csv", "path", "huge.png")(b)
+
+
+def _one_pixel(b: Path) -> None:
+    import tifffile
+
+    tifffile.imwrite(b / pd.read_csv(b / "manifest.csv")["path"][0], np.zeros((1, 1), np.uint16))
+
+
 BAD_IMAGES += [
+    ("20000x20000-px", _huge, "20000 x 20000 px is more than the limit of 100,000,000 pixels (max_image_pixels)"),
+    ("1x1-px", _one_pixel, "1x1 px"),
     ("pixel-size-in-nm", set_cell("manifest.csv", "pixel_size_um", "6000"), "check that the pixel size is in micrometres"),
     ("pixel-size-tiny", set_cell("manifest.csv", "pixel_size_um", "0.000001"), "check that the pixel size is in micrometres"),
 ]

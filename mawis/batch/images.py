@@ -41,10 +41,14 @@ def check_suffix(path: Path) -> None:
         raise ImageReadError(f"{path}: unsupported image type {Path(path).suffix!r}; use PNG, TIFF, JPEG or BMP")
 
 
-def decode_image(data: bytes, path: Path) -> np.ndarray:
-    """Decode image bytes; ``path`` names the file in messages and gives the format."""
+def decode_image(data: bytes, path: Path, max_pixels: int | None = None) -> np.ndarray:
+    """Decode image bytes; ``path`` names the file in messages and gives the format. An image
+    whose header declares more than ``max_pixels`` pixels is refused before any decoding, so
+    a hostile 20,000 x 20,000 px file never gets its buffer allocated."""
     if not data:
         raise ImageReadError(f"{path}: empty file")
+    if max_pixels is not None:
+        _check_size(data, path, max_pixels)
     try:
         if Path(path).suffix.lower() in (".tif", ".tiff"):
             pixels = _decode_tiff(data)
@@ -53,6 +57,31 @@ def decode_image(data: bytes, path: Path) -> np.ndarray:
     except Exception as exc:  # decoders raise many types on corrupt input
         raise ImageReadError(f"{path}: cannot decode image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     return _normalise_layout(path, pixels)
+
+
+def declared_size(data: bytes, path: Path) -> tuple[int, int] | None:
+    """(height, width) from the file's header only; None when the header cannot be read (the
+    decoder then reports the damage)."""
+    try:
+        if Path(path).suffix.lower() in (".tif", ".tiff"):
+            with tifffile.TiffFile(io.BytesIO(data)) as tif:
+                shape = tif.pages[0].shape
+            return int(shape[0]), int(shape[1])
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = None  # our own limit applies; PIL's would raise before we can name it
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+        return int(height), int(width)
+    except Exception:  # a damaged header: left to the decoder's message
+        return None
+
+
+def _check_size(data: bytes, path: Path, max_pixels: int) -> None:
+    size = declared_size(data, path)
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise ImageReadError(f"{path}: {size[1]} x {size[0]} px is more than the limit of {max_pixels:,} pixels "
+                             "(max_image_pixels); export a smaller image or raise the limit in the ingest --config")
 
 
 def _decode_tiff(data: bytes) -> np.ndarray:

@@ -29,6 +29,7 @@ class IngestConfig:
     micrograph: ModalityAlignment = field(default_factory=lambda: DEFAULT_ALIGNMENT["micrograph"])
     thresholds: FailureThresholds = field(default_factory=FailureThresholds)
     min_side_px: int = 8          # smaller images (or ROIs) cannot show a joint
+    max_image_pixels: int = 100_000_000  # larger images are refused from their header, never decoded
     workers: int = 0              # 0: one process per CPU core
     strict: bool = False          # refuse the whole batch if any image is bad
     measure: bool = True          # measure voids and cracks on every crop (mawis.measure)
@@ -52,6 +53,7 @@ class IngestConfig:
         _check_number("[thresholds] crack_fraction", self.thresholds.crack_fraction, 0.0, 1.0)
         _check_number("[thresholds] rth_increase_pct", self.thresholds.rth_increase_pct, 0.0, 1e4)
         _check_int("min_side_px", self.min_side_px, 1, 4096)
+        _check_int("max_image_pixels", self.max_image_pixels, 64, 10**10)
         if not isinstance(self.workers, int) or self.workers < 0:
             raise UsageError(f"--workers must be 0 (auto) or positive (got {self.workers})")
 
@@ -87,14 +89,14 @@ def load_ingest_config(path: Path | None, **overrides) -> IngestConfig:
     if path is not None:
         table = read_toml(path, "config file")
         sections = {"xray": ModalityAlignment, "micrograph": ModalityAlignment, "thresholds": FailureThresholds}
-        unknown = set(table) - set(sections) - {"min_side_px"}
+        settings = ("min_side_px", "max_image_pixels")
+        unknown = set(table) - set(sections) - set(settings)
         if unknown:
             raise UsageError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
         for name, cls in sections.items():
             if name in table:
                 config = replace(config, **{name: _section(cls, getattr(config, name), table[name], f"{path} [{name}]")})
-        if "min_side_px" in table:
-            config = replace(config, min_side_px=table["min_side_px"])
+        config = replace(config, **{name: table[name] for name in settings if name in table})
     config = replace(config, **overrides)
     config.validate()
     return config

@@ -143,7 +143,7 @@ def _process_file_unsafe(task: _FileTask, config: IngestConfig) -> tuple[str, li
         return "", everyone(f"cannot read {task.rel_path!r} ({exc.strerror})")
     digest = hashlib.sha256(data).hexdigest()
     try:
-        pixels = decode_image(data, Path(task.rel_path))
+        pixels = decode_image(data, Path(task.rel_path), config.max_image_pixels)
     except ImageReadError as exc:
         return digest, everyone(str(exc))
     return digest, [_align_row(i, cells, pixels, config) for i, cells in task.rows]
