@@ -49,14 +49,53 @@ def check_writable_target(path: Path, overwrite: bool, marker: str | None = None
         raise MawisError(f"cannot write to {probe}: permission denied; choose a writable output folder")
 
 
+def _temp_prefix(path: Path, kind: str = "tmp") -> str:
+    # the writer's pid in the name tells a later run whether the writer is still alive
+    return f".{path.name}.{kind}-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temps(path: Path) -> int:
+    """Delete what killed writers of ``path`` left beside it (SIGKILL cannot be caught, so their
+    temporary siblings stay); a writer that is still running keeps its own. The count removed."""
+    removed = 0
+    parent = Path(path).absolute().parent
+    if not parent.is_dir():
+        return 0
+    for kind in ("tmp", "old"):
+        for leftover in parent.glob(f".{Path(path).name}.{kind}-*-*"):
+            pid = leftover.name[len(f".{Path(path).name}.{kind}-"):].split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                earlier = leftover / Path(path).name
+                if kind == "old" and earlier.exists() and not Path(path).exists():
+                    os.replace(earlier, path)  # killed between the two renames: the earlier output comes back
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        leftover.unlink()
+                removed += 1
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_dir(path: Path, overwrite: bool = False, marker: str | None = None) -> Iterator[Path]:
     """Yield a temporary folder that replaces ``path`` only if the block succeeds."""
     path = Path(path)
     check_writable_target(path, overwrite, marker)
+    remove_stale_temps(path)
     try:
         path.absolute().parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.absolute().parent))
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), dir=path.absolute().parent))
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the output should not be
     except OSError as exc:
         raise MawisError(f"cannot create {path}: {exc.strerror or exc}; choose a writable output folder") from None
@@ -74,7 +113,7 @@ def atomic_dir(path: Path, overwrite: bool = False, marker: str | None = None) -
 
 def _replace_dir(tmp: Path, path: Path) -> None:
     if path.exists():
-        trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.absolute().parent))
+        trash = Path(tempfile.mkdtemp(prefix=_temp_prefix(path, "old"), dir=path.absolute().parent))
         os.replace(path, trash / path.name)
         os.replace(tmp, path)
         shutil.rmtree(trash, ignore_errors=True)
@@ -85,7 +124,8 @@ def _replace_dir(tmp: Path, path: Path) -> None:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write a file via a temporary sibling and rename."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.absolute().parent)
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=path.absolute().parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -117,7 +117,7 @@ def validate(batch: Path = typer.Argument(..., help="Batch folder (contract v1).
     for problem in problems:
         print(problem)
     if problems:
-        raise MawisError(f"{batch}: {len(problems)} problem(s) listed above")
+        raise MawisError(f"{batch}: {len(problems)} problem(s) listed above; the first: {problems[0]}")
     console.print(f"{batch}: conforms to batch contract v1")
 
 
@@ -230,6 +230,9 @@ def pretrain(
 
 
 def _print_epoch(record: dict) -> None:
+    if record.get("event") == "complete":
+        console.print("nothing to resume: the model folder is complete (its run finished)", markup=False)
+        return
     if record.get("event") == "resumed":
         console.print(f"resumed after epoch {record['epoch']}", markup=False, highlight=False)
         return

@@ -117,3 +117,26 @@ def test_interrupting_simulate_leaves_no_output(tmp_path, sig, code):
     assert process.returncode == code, err
     assert "interrupted" in err.splitlines()[-1]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_what_a_killed_writer_left_is_cleaned_and_a_half_replaced_output_restored(tmp_path):
+    """SIGKILL cannot be caught: the next run removes dead writers' temporary siblings, keeps a live
+    writer's, and puts back an earlier output that a kill caught between the two renames."""
+    import os
+    import subprocess
+
+    from mawis.atomic import atomic_dir, remove_stale_temps
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    out = tmp_path / "ds"
+    (tmp_path / f".ds.tmp-{dead.pid}-abcd").mkdir()
+    (tmp_path / f".ds.tmp-{os.getpid()}-live").mkdir()
+    (tmp_path / f".ds.old-{dead.pid}-efgh" / "ds").mkdir(parents=True)
+    (tmp_path / f".ds.old-{dead.pid}-efgh" / "ds" / "marker").write_text("earlier")
+    assert remove_stale_temps(out) == 2
+    assert (out / "marker").read_text() == "earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".ds.tmp-{os.getpid()}-live", "ds"]
+    with atomic_dir(out, overwrite=True, marker="marker") as tmp:
+        (tmp / "marker").write_text("new")
+    assert (out / "marker").read_text() == "new"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 
-from ..errors import UsageError
+from ..errors import MawisError, UsageError
 from ..ingest.dataset import load_dataset
 from ..ssl.config import PretrainConfig
 from ..ssl.data import InputSpec
@@ -50,7 +50,11 @@ def fit_lifetime(dataset_dir: Path, cfg: LifetimeConfig = LifetimeConfig(), *, e
     kind = resolve_kind(kind, encoder_dir is not None or encoder is not None)
     start = time.perf_counter()
     ds = load_dataset(dataset_dir)
-    joints = subsample_labels(joint_table(ds, progress, cfg.input_max_cycles), cfg.label_fraction, cfg.seed)
+    table = joint_table(ds, progress, cfg.input_max_cycles)
+    if not table["labelled"].any():
+        raise MawisError(f"{dataset_dir}: the data set has no lifetime labels (its batch had no readings in "
+                         "measurements.csv and no lifetimes.csv); train on a data set of cycled boards")
+    joints = subsample_labels(table, cfg.label_fraction, cfg.seed)
     if kind == "features":
         data = JointData(joints)
         model = fit_kind(kind, data, cfg)

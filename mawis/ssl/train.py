@@ -88,6 +88,17 @@ def _run_identity(cfg: PretrainConfig, spec: InputSpec, fingerprint: str, batch:
                                   "world_size": dist.world_size()}))
 
 
+def _finished_run(out_dir: Path) -> list[dict] | None:
+    """The history of a model already saved at ``out_dir`` with no checkpoint left to continue."""
+    if not (out_dir / MODEL_FILE).is_file() or (work_dir_for(out_dir) / CHECKPOINT).is_file():
+        return None
+    try:
+        history = json.loads((out_dir / MODEL_FILE).read_text()).get("history")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return history if isinstance(history, list) and history else None
+
+
 def _state_digest(state: dict) -> str:
     digest = hashlib.sha256()
     for name in sorted(state):
@@ -230,6 +241,10 @@ def pretrain(dataset_dir: Path, out_dir: Path, cfg: PretrainConfig = PretrainCon
     """
     cfg.validate()
     out_dir = Path(out_dir)
+    finished = _finished_run(out_dir) if resume and not overwrite else None
+    if finished is not None:  # killed after its model was saved: there is nothing left to train
+        (log or (lambda _record: None))({"event": "complete", "epoch": len(finished) - 1})
+        return PretrainResult(out_dir, finished, 0)
     if dist.rank() == 0:
         check_writable_target(out_dir, overwrite, marker=MODEL_FILE)
     t = _Trainer(dataset_dir, out_dir, cfg, log, progress, joints, initial_state)
