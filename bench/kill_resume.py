@@ -85,11 +85,13 @@ def ingest_rounds(work: Path, kills: int, rng: random.Random) -> int:
         at = rng.uniform(0.05, 1.0) * seconds
         code, _ = run(["ingest", str(batch), "--out", str(out), "--workers", "2", "--overwrite"], kill_after=at)
         intact = same_dataset(out, ref)
+        killed_left = len(list(work.glob(f".ingest-{i}.*-*")))
         rerun, _ = run(["ingest", str(batch), "--out", str(out), "--workers", "2", "--overwrite"])
         equal = rerun == 0 and same_dataset(out, ref)
-        leftovers = len(list(work.glob(f".ingest-{i}.tmp-*")))
+        leftovers = len(list(work.glob(f".ingest-{i}.*-*")))
         print(f"ingest   round {i + 1:2d}: killed at {at:5.1f} s (exit {code}); earlier data set intact: {intact}; "
-              f"re-run equal to uninterrupted: {equal}; hidden temp folders left by the kill: {leftovers}")
+              f"re-run equal to uninterrupted: {equal}; temp folders: {killed_left} after the kill, "
+              f"{leftovers} after the re-run")
         bad += not (intact and equal)
         shutil.rmtree(out)
     return bad
