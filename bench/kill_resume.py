@@ -3,7 +3,8 @@ re-run them, and compare with an uninterrupted run.
 
     .venv/bin/python bench/kill_resume.py [--kills 10] [--joints 200] [--epochs 4] [--work DIR] [--seed 0]
 
-Ingest: each round kills a run that replaces an earlier, finished data set (``--overwrite``)
+Ingest (and, with ``--other-kills`` rounds each, ``train`` and ``predict``): each round kills
+a run that replaces an earlier, finished output (``--overwrite``)
 and checks that the earlier data set is still whole, then re-runs it to the end and compares
 the tables (by image id) and every crop with the reference run. Pretrain: each round kills a
 fresh run, continues it with ``--resume`` and compares the encoder's weights and the loss
@@ -116,6 +117,33 @@ def pretrain_rounds(work: Path, kills: int, epochs: int, rng: random.Random) -> 
     return bad
 
 
+def same_files(a: Path, b: Path, names: tuple[str, ...]) -> bool:
+    return all((a / n).is_file() and (a / n).read_bytes() == (b / n).read_bytes() for n in names)
+
+
+def replace_rounds(work: Path, kills: int, rng: random.Random, name: str, args: list[str], compare: tuple[str, ...]) \
+        -> int:
+    """Kill a run that replaces a finished output (--overwrite): the output must stay whole, and a
+    re-run must give the same files as the uninterrupted one."""
+    ref = work / f"{name}-ref"
+    code, seconds = run(args + ["--out", str(ref)])
+    assert code == 0, f"the reference {name} failed"
+    bad = 0
+    for i in range(kills):
+        out = work / f"{name}-{i}"
+        shutil.copytree(ref, out)
+        at = rng.uniform(0.05, 0.8) * seconds
+        code, _ = run(args + ["--out", str(out), "--overwrite"], kill_after=at)
+        intact = same_files(out, ref, compare)
+        rerun, _ = run(args + ["--out", str(out), "--overwrite"])
+        equal = rerun == 0 and same_files(out, ref, compare)
+        print(f"{name:<8} round {i + 1:2d}: killed at {at:5.1f} s (exit {code}); earlier output intact: {intact}; "
+              f"re-run equal to uninterrupted: {equal}")
+        bad += not (intact and equal)
+        shutil.rmtree(out)
+    return bad
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=10)
@@ -123,13 +151,19 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--other-kills", type=int, default=3, help="kills of `mawis train` and `mawis predict`")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="mawis-kill-"))
     rng = random.Random(args.seed)
     code, _ = run(["simulate", str(work / "batch"), "--joints", str(args.joints), "--seed", "3", "--overwrite"])
     assert code == 0, "simulation failed"
     bad = ingest_rounds(work, args.kills, rng) + pretrain_rounds(work, args.kills, args.epochs, rng)
-    print(f"{2 * args.kills - bad} of {2 * args.kills} interrupted runs completed equal to the uninterrupted run")
+    train = ["train", str(work / "ingest-ref"), "--encoder", str(work / "encoder-ref")]
+    bad += replace_rounds(work, args.other_kills, rng, "train", train, ("weights.pt", "reference.parquet"))
+    predict = ["predict", str(work / "ingest-ref"), "--model", str(work / "train-ref")]
+    bad += replace_rounds(work, args.other_kills, rng, "predict", predict, ("predictions.csv", "predictions.parquet"))
+    total = 2 * args.kills + 2 * args.other_kills
+    print(f"{total - bad} of {total} interrupted runs completed equal to the uninterrupted run")
     sys.exit(1 if bad else 0)
 
 
