@@ -349,3 +349,15 @@ def _report(batch, table, quarantined, labels, manifest_joints, fingerprint, sec
         "timings": {"seconds": round(seconds, 3), "images_per_second": round(n_images / max(seconds, 1e-9), 1),
                     "workers": workers},
     }
+
+
+def dataset_folder(source: Path, scratch: Path, workers: int = 0, progress: ProgressFn | None = None) \
+        -> tuple[Path, bool]:
+    """A data set folder for ``source``: itself, or ``scratch`` after ingesting the batch there
+    (True when it was ingested). Commands that accept either go through here."""
+    source = Path(source)
+    if (source / DATASET_FILE).is_file():
+        return source, False
+    if (source / MANIFEST).is_file():
+        return ingest_batch(source, scratch, IngestConfig(workers=workers), progress=progress).dataset_dir, True
+    raise MawisError(f"{source}: neither a batch (no {MANIFEST}) nor a data set (no {DATASET_FILE})")

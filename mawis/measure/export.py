@@ -11,11 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import atomic_dir, atomic_write_bytes, check_writable_target
-from ..batch.contract import MANIFEST
-from ..errors import MawisError
-from ..ingest.config import IngestConfig
-from ..ingest.dataset import DATASET_FILE, Dataset, load_dataset
-from ..ingest.pipeline import ingest_batch
+from ..ingest.dataset import Dataset, load_dataset
+from ..ingest.pipeline import dataset_folder
 from .pipeline import joint_table, measure_dataset, write_overlays
 from .rules import load_rules
 
@@ -37,16 +34,12 @@ def measure(source: Path, out_csv: Path, *, rules_path: Path | None = None, over
     rules = load_rules(rules_path)
     if overlays_dir is not None:  # refuse a foreign overlays folder before writing anything
         check_writable_target(Path(overlays_dir), overwrite=True, marker=OVERLAY_MARKER)
-    if (source / DATASET_FILE).is_file():
-        return _from_dataset(source, out_csv, rules, overlays_dir, progress)
-    if (source / MANIFEST).is_file():
-        scratch = Path(tempfile.mkdtemp(prefix="mawis-measure-"))
-        try:
-            ingest_batch(source, scratch / "dataset", IngestConfig(workers=workers), progress=progress)
-            return _from_dataset(scratch / "dataset", out_csv, rules, overlays_dir)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-    raise MawisError(f"{source}: neither a batch (no {MANIFEST}) nor a data set (no {DATASET_FILE})")
+    scratch = Path(tempfile.mkdtemp(prefix="mawis-measure-"))
+    try:
+        dataset, _ = dataset_folder(source, scratch / "dataset", workers, progress)
+        return _from_dataset(dataset, out_csv, rules, overlays_dir, progress)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def measured_images(ds: Dataset, progress=None) -> pd.DataFrame:

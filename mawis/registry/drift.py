@@ -288,9 +288,11 @@ class OodScorer:
         return scores, np.nan_to_num(scores, nan=-np.inf) > self.threshold
 
 
-def check_drift(reference: pd.DataFrame, batch: pd.DataFrame, cfg: DriftConfig = DriftConfig()) -> dict:
+def check_drift(reference: pd.DataFrame, batch: pd.DataFrame, cfg: DriftConfig = DriftConfig(),
+                scorer: OodScorer | None = None) -> dict:
     """The drift verdict of ``batch`` (a joint profile) against ``reference``: tests, effect sizes,
-    per-feature summary and the most out-of-distribution joints.
+    per-feature summary and the most out-of-distribution joints (``scorer``: one already fitted
+    on this reference and ``cfg``, so a caller that also flags joints fits it once).
 
     The tests' coordinates are fitted on reference and batch together: fitted on the reference
     alone, its joints would sit closer to the fit than the batch's, and a batch from the same
@@ -321,7 +323,7 @@ def check_drift(reference: pd.DataFrame, batch: pd.DataFrame, cfg: DriftConfig =
     testable = smallest < threshold
     p_min = min(t["p_value"] for t in tests.values())
     drift = testable and p_min < threshold
-    scorer = OodScorer.fit(reference, cfg)
+    scorer = scorer or OodScorer.fit(reference, cfg)
     scores, flags = scorer.scores(batch)
     order = np.argsort(-np.nan_to_num(scores, nan=-np.inf))[: cfg.top_joints]
     return {

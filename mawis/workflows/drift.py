@@ -16,7 +16,8 @@ from ..jsonio import dumps, json_safe
 from ..registry.drift import DriftConfig, check_drift
 from ..registry.store import Registry
 from ..reports.drift_report import render_drift
-from .predict import batch_inputs, open_model, open_source, resolve_device
+from ..ingest.pipeline import dataset_folder
+from .predict import batch_inputs, open_model, resolve_device
 
 DRIFT_FILE = "drift.json"
 EXIT_DRIFT, EXIT_CANNOT_TELL = 3, 5
@@ -42,7 +43,7 @@ def drift(source: Path, out_dir: Path, *, model: str | Path | None = None, regis
     opened = open_model(registry or Registry(), model)
     check_writable_target(out_dir, overwrite, marker=DRIFT_FILE)
     with atomic_dir(out_dir, overwrite=overwrite, marker=DRIFT_FILE) as tmp:
-        dataset_dir, _ = open_source(source, tmp / "dataset", workers, progress)
+        dataset_dir, _ = dataset_folder(source, tmp / "dataset", workers, progress)
         inputs = batch_inputs(dataset_dir, opened.model, opened.meta, resolve_device(device), progress=progress)
         report = check_drift(opened.reference, inputs.profile, cfg)
         shutil.rmtree(tmp / "dataset", ignore_errors=True)  # an ingested batch is scratch here

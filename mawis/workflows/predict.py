@@ -23,11 +23,9 @@ import torch
 
 from .. import __version__
 from ..atomic import atomic_dir, check_writable_target
-from ..batch.contract import MANIFEST
 from ..errors import MawisError, UsageError
-from ..ingest.config import IngestConfig
-from ..ingest.dataset import DATASET_FILE, load_dataset
-from ..ingest.pipeline import ingest_batch
+from ..ingest.dataset import load_dataset
+from ..ingest.pipeline import dataset_folder
 from ..lifetime.io import load_lifetime_model
 from ..lifetime.models import JointData, joint_inputs
 from ..lifetime.table import joint_table
@@ -38,7 +36,7 @@ from ..measure.rules import load_rules
 from ..jsonio import dumps, json_safe
 from ..measure.pipeline import overlay_name
 from ..registry.drift import (
-    DriftConfig, check_drift, comparable_joints, drift_config_from_dict, joint_profile, load_reference, ood_flags,
+    DriftConfig, OodScorer, check_drift, comparable_joints, drift_config_from_dict, joint_profile, load_reference,
     reference_problem,
 )
 from ..registry.store import Registry, model_card
@@ -111,17 +109,6 @@ def resolve_device(name: str) -> str:
     return "cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name)
 
 
-def open_source(source: Path, scratch: Path, workers: int, progress) -> tuple[Path, str]:
-    """A data set folder for ``source``: itself, or ``scratch`` after ingesting the batch there."""
-    source = Path(source)
-    if (source / DATASET_FILE).is_file():
-        return source, "data set"
-    if (source / MANIFEST).is_file():
-        ingest_batch(source, scratch, IngestConfig(workers=workers), progress=progress)
-        return scratch, "batch"
-    raise MawisError(f"{source}: neither a batch (no {MANIFEST}) nor a data set (no {DATASET_FILE})")
-
-
 @dataclass
 class OpenedModel:
     """A model resolved through the registry, loaded after its hash checks, with its reference."""
@@ -148,11 +135,11 @@ def predict(source: Path, out_dir: Path, *, model: str | Path | None = None, reg
     timings: dict[str, float] = {}
     with atomic_dir(out_dir, overwrite=overwrite, marker=SUMMARY_FILE) as tmp:
         clock = time.perf_counter()
-        dataset_dir, kind = open_source(source, tmp / "dataset", workers, progress)
+        dataset_dir, ingested = dataset_folder(source, tmp / "dataset", workers, progress)
         timings["ingest"] = time.perf_counter() - clock
         table, summary = _predict_dataset(dataset_dir, opened, cfg, timings, progress)
         summary["batch"]["source"] = str(Path(source).absolute())
-        summary["batch"]["kind"] = kind
+        summary["batch"]["kind"] = "batch" if ingested else "data set"
         summary["model"] = opened.card
         _write_outputs(tmp, table, summary, dataset_dir, cfg, timings, shown_as=out_dir)
     return PredictResult(out_dir, table, summary)
@@ -206,10 +193,11 @@ def _checks(reference: pd.DataFrame | None, profile: pd.DataFrame, cfg: PredictC
     problem = reference_problem(reference)
     if problem:
         return (*nothing, f"no out-of-distribution or drift check: {problem}")
-    scores, flags, _ = ood_flags(reference, profile, cfg.drift)
+    scorer = OodScorer.fit(reference, cfg.drift)
+    scores, flags = scorer.scores(profile)
     if profile["has_xray"].sum() < 2:
         return scores, flags, None, "no drift check: fewer than 2 joints have an as-reflowed X-ray"
-    return scores, flags, check_drift(reference, profile, cfg.drift), None
+    return scores, flags, check_drift(reference, profile, cfg.drift, scorer), None
 
 
 def _embed(model, data: JointData, device: str, chunk: int, progress) -> np.ndarray:

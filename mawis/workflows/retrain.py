@@ -23,13 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..batch.contract import MANIFEST
 from ..errors import MawisError, UsageError
 from ..evaluation.split import MIN_BOARDS, split_joints
-from ..ingest.config import IngestConfig
 from ..ingest.dataset import DATASET_FILE, load_dataset
 from ..ingest.merge import merge_datasets, source_fingerprints
-from ..ingest.pipeline import ingest_batch
+from ..ingest.pipeline import dataset_folder
 from ..lifetime.config import lifetime_config_from_dict
 from ..lifetime.io import load_lifetime_model
 from ..lifetime.metrics import lifetime_metrics
@@ -159,15 +157,11 @@ def _with_old_data(data: list[Path], old_meta: dict, say) -> list[Path]:
 def _combined_dataset(data: list[Path], scratch: Path, workers: int, progress, say) -> Path:
     folders = []
     for i, source in enumerate(data):
-        source = Path(source)
-        if (source / DATASET_FILE).is_file():
-            folders.append(source)
-        elif (source / MANIFEST).is_file():
+        scratch_dir = scratch / f"{i:02d}-{Path(source).absolute().name}"
+        folder, ingested = dataset_folder(source, scratch_dir, workers, progress)
+        if ingested:
             say(f"ingest    {source}")
-            folders.append(ingest_batch(source, scratch / f"{i:02d}-{source.absolute().name}",
-                                        IngestConfig(workers=workers), progress=progress).dataset_dir)
-        else:
-            raise MawisError(f"{source}: neither a batch (no {MANIFEST}) nor a data set (no {DATASET_FILE})")
+        folders.append(folder)
     if len(folders) == 1:
         return folders[0]
     return merge_datasets(folders, scratch / "merged", progress=progress)
