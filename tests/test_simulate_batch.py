@@ -38,11 +38,15 @@ def test_truth_is_kept_outside_the_batch(batches, machine):
 
 @pytest.mark.parametrize("machine", MACHINES)
 def test_stations_write_their_own_pixel_size_and_format(batches, machine):
+    """Each board gets its own magnification within the station's range (one pixel size per
+    board, not per station); format and bit depth are the station's."""
     batch, _ = batches[machine]
     station = load_machines()[machine].xray
     manifest = pd.read_csv(batch / "manifest.csv", keep_default_na=False)
     xray = manifest[manifest["modality"] == "xray"]
-    assert set(xray["pixel_size_um"]) == {station.pixel_size_um}
+    lo, hi = station.pixel_range
+    assert xray["pixel_size_um"].between(lo - 1e-3, hi + 1e-3).all()
+    assert (xray.groupby("board_id")["pixel_size_um"].nunique() == 1).all(), "one magnification per board"
     pixels = read_image(batch / xray["path"].iloc[0])
     assert pixels.dtype == (np.uint16 if station.bit_depth == 16 else np.uint8)
     if station.layout == "panel":
@@ -53,7 +57,8 @@ def test_stations_write_their_own_pixel_size_and_format(batches, machine):
 def _xray_rows(batch, truth):
     manifest = pd.read_csv(batch / "manifest.csv", keep_default_na=False)
     images = pd.read_csv(truth / "images.csv")
-    rows = manifest[manifest["modality"] == "xray"].merge(images[["image_id", "mask_path"]], on="image_id")
+    rows = manifest[manifest["modality"] == "xray"].merge(
+        images[["image_id", "mask_path"]].assign(true_pixel_um=images["pixel_size_um"]), on="image_id")
     return rows
 
 
@@ -62,6 +67,16 @@ def _crop(pixels, row):
         x, y, w, h = (int(row[c]) for c in ("x", "y", "w", "h"))
         return pixels[y:y + h, x:x + w]
     return pixels
+
+
+def _local_contrast(image, mask):
+    """Mean brightness of the voids minus that of the solder right around them (a ring a few
+    pixels wide): lead frames, bodies and wires over part of a joint do not enter."""
+    import cv2
+
+    void = (mask == 255).astype(np.uint8)
+    ring = cv2.dilate(void, np.ones((7, 7), np.uint8)).astype(bool) & (mask == 128)
+    return image[void.astype(bool)].mean() - image[ring].mean()
 
 
 @pytest.mark.parametrize("machine", MACHINES)
@@ -75,14 +90,14 @@ def test_xray_void_masks_match_truth_and_image(batches, machine):
         mask = read_image(truth / row["mask_path"])
         image = to_unit_float(_crop(read_image(batch / row["path"]), row))
         assert mask.shape == image.shape, "mask must share the image (ROI) grid"
-        assert set(np.unique(mask)) <= {0, 128, 255}
+        assert set(np.unique(mask)) <= {0, 64, 128, 255}   # 64: solder over a filled via
         solder, void = mask > 0, mask == 255
-        errors.append(void.sum() / solder.sum() - joints.at[row["joint_id"], "void_fraction"])
+        # rasterising at coarser pixels blurs small voids; the tolerance grows with pixel size
+        error = void.sum() / solder.sum() - joints.at[row["joint_id"], "void_fraction"]
+        errors.append(abs(error) / row["true_pixel_um"])
         if void.sum() > 30:
-            contrasts.append(image[void].mean() - image[solder & ~void].mean())
-    pixel = load_machines()[machine].xray.pixel_size_um
-    # rasterising at coarser pixels blurs small voids; the tolerance grows with pixel size
-    assert np.mean(np.abs(errors)) < 0.0006 * pixel, f"mean |mask - truth| void fraction {np.mean(np.abs(errors)):.4f}"
+            contrasts.append(_local_contrast(image, mask))
+    assert np.mean(errors) < 0.0006, f"mean |mask - truth| void fraction per um of pixel {np.mean(errors):.5f}"
     assert contrasts and min(contrasts) > 0, f"voids must show brighter than solder, contrasts {contrasts}"
 
 
@@ -95,12 +110,13 @@ def test_fine_xray_masks_refine_the_detector_grid(batches, machine):
     _, truth = batches[machine]
     joints = pd.read_csv(truth / "joints.csv").set_index("joint_id")
     images = pd.read_csv(truth / "images.csv")
-    pixel = load_machines()[machine].xray.pixel_size_um
     fine_errors, coarse_errors = [], []
     for _, row in images[(images["modality"] == "xray") & (images["cycles"] == 0)].iterrows():
         fine, coarse = read_image(truth / row["fine_mask_path"]), read_image(truth / row["mask_path"])
-        factor = pixel / row["fine_mask_pixel_um"]
-        assert factor == round(factor) and fine.shape == tuple(round(n * factor) for n in coarse.shape)
+        factor = row["pixel_size_um"] / row["fine_mask_pixel_um"]   # the board's own magnification
+        assert factor == pytest.approx(round(factor)) and round(factor) == row["fine_factor"]
+        factor = round(factor)
+        assert fine.shape == tuple(n * factor for n in coarse.shape)
         cover = cv2.resize((fine == 255).astype(np.float32), coarse.shape[::-1], interpolation=cv2.INTER_AREA)
         assert ((cover >= 0.5) != (coarse == 255)).mean() < 0.01
         true = joints.at[row["joint_id"], "void_fraction"]
@@ -115,10 +131,12 @@ def test_micrograph_crack_masks_match_truth(batches):
     joints = pd.read_csv(truth / "joints.csv").set_index("joint_id")
     micro = images[images["modality"] == "micrograph"]
     assert len(micro) > 3
-    pixel = load_machines()["xr-a"].microscope.pixel_size_um
+    lo, hi = load_machines()["xr-a"].microscope.pixel_range
     cracked = 0
     for _, row in micro.iterrows():
         mask = read_image(truth / row["mask_path"])
+        pixel = row["pixel_size_um"]   # magnification per sample
+        assert lo <= pixel <= hi
         crack_columns = (mask == 255).any(axis=0).sum() * pixel
         width = joints.at[row["joint_id"], "width_um"]
         assert crack_columns / width == pytest.approx(row["crack_fraction"], abs=0.02)
@@ -175,7 +193,7 @@ def test_short_test_censors_at_its_end(tmp_path):
 def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
     import mawis.sim.simulate as sim
 
-    fail_after(monkeypatch, sim, "_render_task", calls=5)
+    fail_after(monkeypatch, sim, "_render_task", calls=1)
     with pytest.raises(KeyboardInterrupt):
         simulate_batch(CampaignConfig(joints=10, seed=1, workers=1), tmp_path / "batch")
     assert list(tmp_path.iterdir()) == []

@@ -14,21 +14,29 @@ from mawis.sim.fatigue import crack_history, void_profile
 from mawis.sim.geometry import JointGeometry, Void
 
 
+CLASSIC = ("LED-3535", "LED-3030", "R1206")
+
+
 @pytest.fixture(scope="module")
 def population():
-    return simulate_joints(CampaignConfig(joints=500, seed=3, workers=2))
+    """The three classic families; every family's lifetimes: tests/test_sim_families.py."""
+    return simulate_joints(CampaignConfig(joints=500, seed=3, workers=2, families=CLASSIC))
 
 
 def test_lifetimes_are_plausible_for_sac_joints(population):
     lives = np.array([j.history.cycles_to_failure for j in population])
     assert np.all(np.isfinite(lives)) and np.all(lives > 0)
-    p5, p50, p95 = np.percentile(lives, [5, 50, 95])
+    # LED-3535's centre thermal pad sits at the neutral point: it strains least and outlives the test
+    edge = np.array([j.geometry.role != "thermal" for j in population])
+    p5, p50, p95 = np.percentile(lives[edge], [5, 50, 95])
     assert 400 < p5 and p95 < 8000 and 1200 < p50 < 3500, (p5, p50, p95)
+    assert np.median(lives[~edge]) > 2 * p50
 
 
 def test_void_fraction_shortens_life_only_moderately(population):
-    log_life = np.log([j.history.cycles_to_failure for j in population])
-    void = np.array([j.void_fraction for j in population])
+    edge = [j.geometry.role != "thermal" for j in population]
+    log_life = np.log([j.history.cycles_to_failure for j in population])[edge]
+    void = np.array([j.void_fraction for j in population])[edge]
     r = np.corrcoef(log_life, void)[0, 1]
     assert -0.6 < r < -0.15, f"corr(log life, void fraction) = {r:.2f}"
     assert 0 <= void.min() and void.max() <= 0.4

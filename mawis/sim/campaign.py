@@ -8,9 +8,12 @@ imaged, pulled for cross-sections, and when the test ends.
   ``K`` differing between campaigns, jittered and with some readings missing; or
   by an event detector that reports the failure cycle directly (lifetimes.csv).
 * A reading at or above the failure threshold ends a joint's monitoring.
-* Joints chosen for a cross-section are pulled at an intermediate cycle count
-  (censored there) or, if they fail first, cut for failure analysis; joints on
-  production boards are cut as reflowed (destructive physical analysis).
+* Cross-sections cut whole packages (chosen until ``micrograph_fraction`` of the
+  joints are covered; every pad of a cut package gets a section). A cut package is
+  pulled at an intermediate cycle count, or earlier, when the first of its joints
+  is found failed (failure analysis): its other joints are censored there, after a
+  last reading. Packages on production boards are cut as reflowed (destructive
+  physical analysis). A pulled package is gone from later X-rays of its board.
 * The test ends at ``end_cycles``: survivors are right-censored there.
 """
 
@@ -38,11 +41,13 @@ def rth_increase_pct(crack_fraction: np.ndarray) -> np.ndarray:
 @dataclass
 class Board:
     board_id: str
-    component: str
+    component: str                # the package family on this board
     cycled: bool
     monitor: str                  # "readings", "event" or "none"
     void_level: float
     life_factor: float
+    index: int = 0
+    packages: int = 1
 
 
 @dataclass
@@ -58,6 +63,7 @@ class JointPlan:
     lifetime_row: dict | None = None
     xray_cycles: list[int] = field(default_factory=list)
     micrograph_cycles: int | None = None
+    left_at: int | None = None         # cycle its package left the board (cut), None = stayed
 
 
 def reading_schedule(cfg: CampaignConfig, rng: np.random.Generator) -> tuple[int, np.ndarray]:
@@ -102,8 +108,12 @@ def plan_joint(plan: JointPlan, cfg: CampaignConfig, schedule: np.ndarray, crack
         plan.micrograph_cycles = plan.stop_cycles
 
 
-def _take_readings(plan: JointPlan, cfg: CampaignConfig, cycles: np.ndarray, crack_at, rng) -> int | None:
-    """Record noisy readings until a reading crosses a failure threshold; return that cycle."""
+def _take_readings(plan: JointPlan, cfg: CampaignConfig, cycles: np.ndarray, crack_at, rng,
+                   reference: bool = True) -> int | None:
+    """Record noisy readings until a reading crosses a failure threshold; return that cycle.
+
+    ``reference``: the first of ``cycles`` is the thermal-resistance reference (rise 0).
+    """
     keep = rng.random(cycles.shape) >= cfg.missing_reading_prob
     keep[0] = True  # the first reading is the thermal-resistance reference
     for i, c in enumerate(cycles):
@@ -117,10 +127,51 @@ def _take_readings(plan: JointPlan, cfg: CampaignConfig, cycles: np.ndarray, cra
             row["crack_fraction"] = round(cf, 4)
             crossed |= cf >= CRACK_THRESHOLD
         if "rth_increase_pct" in cfg.measured:
-            rth = 0.0 if i == 0 else float(rth_increase_pct(true_cf) + rng.normal(0.0, cfg.rth_reading_sigma_pct))
+            rth = 0.0 if i == 0 and reference else float(rth_increase_pct(true_cf)
+                                                          + rng.normal(0.0, cfg.rth_reading_sigma_pct))
             row["rth_increase_pct"] = round(rth, 3)
             crossed |= rth >= RTH_THRESHOLD_PCT
         plan.readings.append(row)
         if crossed:
             return int(c)
     return None
+
+
+def plan_cut_package(plans: list[JointPlan], cfg: CampaignConfig, schedule: np.ndarray, crack_at: list,
+                     true_lives: list[float], pull: int | None, rng: np.random.Generator) -> None:
+    """Plan the joints of one package that is cut for cross-sections, in place.
+
+    The package leaves the board at its pull, or when the first of its joints is
+    found failed; every joint is sectioned then, and those not found failed by then
+    are censored there (after a last reading).
+    """
+    for plan in plans:
+        plan.cut = True
+        plan.pull_cycles = pull if plans[0].board.cycled else None
+    if not plans[0].board.cycled:
+        for plan in plans:
+            plan_joint(plan, cfg, schedule, None, 0.0, rng)
+            plan.left_at = 0
+        return
+    for plan, at, life in zip(plans, crack_at, true_lives):
+        plan_joint(plan, cfg, schedule, at, life, rng)
+    leave = min(plan.stop_cycles for plan in plans)
+    for plan, at, life in zip(plans, crack_at, true_lives):
+        plan.left_at = leave
+        if plan.stop_cycles > leave:
+            _censor_at(plan, cfg, leave, at, rng)
+        plan.micrograph_cycles = leave
+        plan.xray_cycles = [c for c in cfg.xray_cycles if c <= leave]
+
+
+def _censor_at(plan: JointPlan, cfg: CampaignConfig, leave: int, crack_at, rng) -> None:
+    """The joint's package left at ``leave``: drop later readings, take a last one, censor if not failed."""
+    plan.stop_cycles = leave
+    if plan.board.monitor == "event":
+        plan.lifetime_row = {"cycles_to_failure": int(leave), "censored": 1}
+        return
+    plan.readings = [r for r in plan.readings if r["cycles"] <= leave]
+    detected = None
+    if not plan.readings or plan.readings[-1]["cycles"] < leave:
+        detected = _take_readings(plan, cfg, np.array([leave]), crack_at, rng, reference=not plan.readings)
+    plan.lifetime_row = None if detected is not None else {"cycles_to_failure": int(leave), "censored": 1}

@@ -2,9 +2,27 @@
 
 The cut is the vertical plane y = ``section_y_um`` through the joint frame of
 :mod:`.geometry`: x runs across the image, z upwards, so the component sits at
-the top and the copper pad / PCB at the bottom. Pixel size comes from the lab's
-:class:`~.config.Microscope`; the field of view is fixed by the geometry (joint
-width plus a margin, ~70 um of laminate, ~100 um of component body).
+the top and the copper pad / PCB at the bottom; the joint's +x (away from the
+package centre) is on the right before any mirroring. The pixel size is chosen per
+sample by the lab (:class:`~.config.Microscope` range; big joints at the coarse
+end), the field of view is the joint plus random, asymmetric margins of resin and
+board (40-600 um each side, so the joint is not centred), 70 um of laminate (or
+the dielectric and aluminium of an IMS board) and the component side.
+
+Component sides (:class:`SectionContext`, from the package family):
+
+* ``thickfilm``: ceramic (Al2O3) body with a fired Ag thick-film termination and a
+  thin Ni barrier (ceramic LEDs);
+* ``chip``: a chip resistor's wrap-around end cap: the Ag/Ni termination runs down
+  the body's end face, and the solder fillet climbs it;
+* ``leadframe``: an EMC mould body (dark grey with bright silica filler) over a
+  copper lead frame terminal (copper-orange, 90-500 um thick) with a thin plating;
+* ``dbc``: a power module's DBC substrate: thick copper under a white ceramic.
+
+The body ends a little beyond the joint on the package's outer side (where the
+family's layout puts the package edge) and covers a centre pad on both sides.
+Filled vias under the pad show where the cut crosses them (a copper plug, a
+solder-filled barrel, or a copper-filled microvia cone).
 
 Physics and appearance, top to bottom, as a metallographer sees a polished section:
 
@@ -36,14 +54,18 @@ Physics and appearance, top to bottom, as a metallographer sees a polished secti
 * Preparation and optics: polishing relief (dark lines at phase boundaries),
   faint parallel scratches, Gaussian blur, uneven illumination, white balance,
   additive noise, 8-bit output. JPEG compression is left to the file writer.
+* Storage: a share of the images is stored mirrored left-right (and rarely upside
+  down); the flips are part of :class:`MicrographRender` (and of the truth).
 
-Labels: 0 not solder (IMC, metals, epoxy ... included), 1 solder, 2 crack,
-3 sectioned void. A cut that misses the wetted outline shows no solder (all 0).
+Labels: 0 not solder (IMC, metals, epoxy, solder inside a via ... included),
+1 solder (the chip fillet on the end face included), 2 crack, 3 sectioned void.
+A cut that misses the wetted outline shows no solder (all 0).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -52,8 +74,9 @@ from .config import Microscope
 from .geometry import JointGeometry, _void_local, solder_sdf
 
 # Material ids of the scene; the label of each is LABEL_OF_MATERIAL[id].
-(EPOXY, BODY, METAL, NICKEL, SOLDER, IMC, COPPER, LAMINATE, GLASS, MASK, VOID, CRACK) = range(12)
-LABEL_OF_MATERIAL = np.array([0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 3, 2], dtype=np.uint8)
+(EPOXY, BODY, METAL, NICKEL, SOLDER, IMC, COPPER, LAMINATE, GLASS, MASK, VOID, CRACK,
+ EMC, FRAME, PLATING, DIELECTRIC, ALUMINIUM, VIASOLDER) = range(18)
+LABEL_OF_MATERIAL = np.array([0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 3, 2, 0, 0, 0, 0, 0, 0], dtype=np.uint8)
 
 Range = tuple[float, float]
 RGB = tuple[float, float, float]
@@ -64,9 +87,15 @@ class MicrographStyle:
     """Tunable look of the micrograph. Ranges are drawn per image."""
 
     # field of view around the joint
-    margin_x_um: float = 90.0
+    margin_um: Range = (40.0, 600.0)          # resin/board beside the joint, drawn per side
     laminate_depth_um: float = 70.0
-    body_height_um: float = 100.0
+    body_height_um: Range = (70.0, 150.0)     # visible part of the component body
+    frame_shown_um: float = 220.0             # thicker lead frames run out of the field
+    emc_above_um: Range = (30.0, 80.0)
+    plating_um: Range = (1.5, 4.0)
+    chip_climb: Range = (0.35, 0.85)          # end-face fillet height, share of the visible body
+    dielectric_um: Range = (80.0, 150.0)      # IMS boards
+    aluminium_shown_um: float = 45.0
     # layers
     copper_um: float = 35.0
     metallisation_um: Range = (5.0, 12.0)
@@ -102,6 +131,12 @@ class MicrographStyle:
     mask: RGB = (58, 100, 64)
     void: RGB = (36, 35, 34)
     crack: RGB = (24, 23, 22)
+    emc: RGB = (86, 88, 84)
+    frame: RGB = (212, 128, 94)
+    plating: RGB = (222, 221, 212)
+    dielectric: RGB = (156, 150, 128)
+    aluminium: RGB = (196, 198, 202)
+    white_mask: RGB = (214, 214, 206)         # IMS LED boards wear a white solder mask
     # texture strengths (relative brightness)
     solder_network: float = 0.07
     solder_specks: float = 0.25
@@ -111,14 +146,46 @@ class MicrographStyle:
 
     def colours(self) -> np.ndarray:
         order = (self.epoxy, self.body, self.metal, self.nickel, self.solder, self.imc, self.copper,
-                 self.laminate, self.glass, self.mask, self.void, self.crack)
+                 self.laminate, self.glass, self.mask, self.void, self.crack, self.emc, self.frame,
+                 self.plating, self.dielectric, self.aluminium, self.solder)
         return np.array(order, dtype=np.float32)
 
 
 # Per-material texture amplitudes: broad mottling, fine grain, scratch susceptibility.
-_LOW_AMP = np.array([0.06, 0.02, 0.03, 0.03, 0.025, 0.05, 0.04, 0.08, 0.05, 0.08, 0.25, 0.0], np.float32)
-_FINE_AMP = np.array([0.05, 0.035, 0.03, 0.03, 0.015, 0.05, 0.015, 0.06, 0.04, 0.06, 0.10, 0.05], np.float32)
-_SCRATCH_WEIGHT = np.array([1.0, 0.3, 0.5, 0.4, 1.0, 0.4, 0.9, 0.8, 0.3, 0.8, 0.0, 0.0], np.float32)
+_LOW_AMP = np.array([0.06, 0.02, 0.03, 0.03, 0.025, 0.05, 0.04, 0.08, 0.05, 0.08, 0.25, 0.0,
+                     0.05, 0.04, 0.03, 0.06, 0.03, 0.025], np.float32)
+_FINE_AMP = np.array([0.05, 0.035, 0.03, 0.03, 0.015, 0.05, 0.015, 0.06, 0.04, 0.06, 0.10, 0.05,
+                      0.06, 0.015, 0.02, 0.05, 0.02, 0.015], np.float32)
+_SCRATCH_WEIGHT = np.array([1.0, 0.3, 0.5, 0.4, 1.0, 0.4, 0.9, 0.8, 0.3, 0.8, 0.0, 0.0,
+                            0.6, 0.9, 0.6, 0.7, 1.0, 1.0], np.float32)
+
+
+@dataclass(frozen=True)
+class SectionContext:
+    """What the package puts around the joint in the section.
+
+    ``body_outer_um``: how far the package body reaches beyond the joint's outer
+    (+x) edge (negative: it ends inside the joint width); None: the body covers the
+    joint on both sides (a centre pad). ``frame_um``: lead frame or DBC copper
+    thickness. ``board``: fr4 or ims.
+    """
+
+    termination: str = "thickfilm"
+    body_outer_um: float | None = 30.0
+    frame_um: float = 0.0
+    board: str = "fr4"
+
+
+class MicrographRender(NamedTuple):
+    """An image as stored (after any flips), its labels, the pixel size, the flips and
+    the solder's bounding box (x, y, w, h in pixels; zeros without solder)."""
+
+    rgb: np.ndarray
+    labels: np.ndarray
+    pixel_um: float
+    mirrored_lr: bool
+    mirrored_ud: bool
+    solder_box: tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -159,6 +226,10 @@ class _Layout:
     term: tuple[float, float]  # termination ends (x)
     term_t: float
     nickel_t: float
+    style: str                 # thickfilm | chip | leadframe | dbc
+    frame_t: float             # lead frame / DBC copper shown above the plating
+    body_end: float            # chip: the end face (x); others: where the body ends outside
+    climb: float               # chip: fillet height above the solder
     body: tuple[float, float]  # body ends (x)
     pad: tuple[float, float]   # copper top corners (x)
     undercut: float
@@ -166,6 +237,13 @@ class _Layout:
     mask_t: float
     imc_top: np.ndarray       # per column, um
     imc_bottom: np.ndarray
+
+
+def section_pixel_um(scope: Microscope, field_width_um: float, rng: np.random.Generator) -> float:
+    """The lab's magnification for one sample: random in its range, coarser for big joints."""
+    lo, hi = scope.pixel_range
+    px = float(rng.uniform(lo, hi))
+    return round(max(px, min(hi, field_width_um / scope.max_width_px)), 4)
 
 
 def render_micrograph(
@@ -177,32 +255,76 @@ def render_micrograph(
     rng: np.random.Generator,
     *,
     style: MicrographStyle | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """returns (rgb uint8 HxWx3, labels uint8 HxW) ; labels: 0 = not solder, 1 = solder, 2 = crack, 3 = sectioned void"""
+    context: SectionContext | None = None,
+    pixel_um: float | None = None,
+) -> MicrographRender:
+    """Render one cross-section; labels: 0 = not solder, 1 = solder, 2 = crack, 3 = sectioned void.
+
+    ``pixel_um``: the sample's magnification (default: drawn by :func:`section_pixel_um`);
+    ``context``: the package around the joint (default: a ceramic body ending on a random side).
+    """
     style = style or MicrographStyle()
-    frame = _frame_for(geom, scope.pixel_size_um, style)
-    layout = _draw_layout(geom, section_y_um, frame, style, rng)
-    mat = _material_map(frame, layout, style, rng)
+    margins = rng.uniform(*style.margin_um, 2)
+    if pixel_um is None:
+        pixel_um = section_pixel_um(scope, geom.width_um + margins.sum(), rng)
+    frame = _frame_for(geom, pixel_um, style, margins, context, rng)
+    layout = _draw_layout(geom, section_y_um, frame, style, rng, context)
+    mat = _material_map(frame, layout, style, rng, context, geom, section_y_um)
     void_rel = _cut_voids(mat, frame, layout, geom, section_y_um)
     crack_alpha = np.zeros(mat.shape, np.float32)
     for side, length in ((-1, crack_left_um), (1, crack_right_um)):
         if layout.has_solder and length > 0:
             _draw_crack(mat, crack_alpha, frame, layout, side, float(length), style, rng)
-    rgb = _shade(mat, void_rel, crack_alpha, frame, layout, style, rng)
+    colours = style.colours()
+    if context is not None and context.board == "ims":
+        colours[MASK] = style.white_mask
+    rgb = _shade(mat, void_rel, crack_alpha, frame, layout, style, rng, colours)
     rgb = _optics(rgb, scope, rng)
-    return rgb, LABEL_OF_MATERIAL[mat]
+    labels = LABEL_OF_MATERIAL[mat]
+    lr, ud = bool(rng.random() < scope.mirror_prob), bool(rng.random() < scope.flip_prob)
+    if lr:
+        rgb, labels = rgb[:, ::-1], labels[:, ::-1]
+    if ud:
+        rgb, labels = rgb[::-1], labels[::-1]
+    return MicrographRender(np.ascontiguousarray(rgb), np.ascontiguousarray(labels), float(pixel_um), lr, ud,
+                            _solder_box(labels))
+
+
+def _solder_box(labels: np.ndarray) -> tuple[int, int, int, int]:
+    inside = labels > 0
+    rows, cols = np.nonzero(inside.any(axis=1))[0], np.nonzero(inside.any(axis=0))[0]
+    if rows.size == 0:
+        return 0, 0, 0, 0
+    return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
 
 
 # --- layout -------------------------------------------------------------------------------------
 
-def _frame_for(geom: JointGeometry, px: float, style: MicrographStyle) -> _Frame:
-    """A fixed physical field of view for this joint, independent of the drawn details."""
-    half_w = geom.width_um / 2 + style.margin_x_um
-    z_top = geom.solder_thickness_um + style.metallisation_um[1] + style.body_height_um
-    z_bottom = -style.copper_um - style.laminate_depth_um
-    width = int(round(2 * half_w / px))
+def _component_stack(style: MicrographStyle, ctx: SectionContext | None, rng: np.random.Generator) -> float:
+    """Height of the component side shown above the solder (um)."""
+    kind = ctx.termination if ctx is not None else "thickfilm"
+    if kind == "leadframe":
+        shown = min(ctx.frame_um, style.frame_shown_um)
+        above = rng.uniform(*style.emc_above_um) if ctx.frame_um <= style.frame_shown_um else 0.0
+        return style.plating_um[1] + shown + above
+    if kind == "dbc":
+        return style.plating_um[1] + ctx.frame_um + rng.uniform(*style.body_height_um) * 0.7
+    return style.metallisation_um[1] + rng.uniform(*style.body_height_um)
+
+
+def _frame_for(geom: JointGeometry, px: float, style: MicrographStyle, margins: np.ndarray,
+               ctx: SectionContext | None, rng: np.random.Generator) -> _Frame:
+    """The field of view: the joint plus asymmetric margins; component side above, board below."""
+    x0 = -geom.width_um / 2 - float(margins[0])
+    x1 = geom.width_um / 2 + float(margins[1])
+    z_top = geom.solder_thickness_um + _component_stack(style, ctx, rng)
+    if ctx is not None and ctx.board == "ims":
+        z_bottom = -style.copper_um - style.dielectric_um[1] - style.aluminium_shown_um
+    else:
+        z_bottom = -style.copper_um - style.laminate_depth_um
+    width = int(round((x1 - x0) / px))
     height = int(round((z_top - z_bottom) / px))
-    return _Frame(px=px, x0=-half_w, z_top=z_top, width=width, height=height)
+    return _Frame(px=px, x0=x0, z_top=z_top, width=width, height=height)
 
 
 def _wetted_extent(geom: JointGeometry, section_y_um: float) -> tuple[float, float] | None:
@@ -236,27 +358,59 @@ def _scalloped(rng: np.random.Generator, xs: np.ndarray, mean: float, style: Mic
 
 
 def _draw_layout(geom: JointGeometry, section_y_um: float, frame: _Frame,
-                 style: MicrographStyle, rng: np.random.Generator) -> _Layout:
+                 style: MicrographStyle, rng: np.random.Generator, ctx: SectionContext | None = None) -> _Layout:
     extent = _wetted_extent(geom, section_y_um)
     has_solder = extent is not None
     xl, xr = extent if has_solder else (-geom.width_um / 2, geom.width_um / 2)
     u = rng.uniform
-    term_t = u(*style.metallisation_um)
-    overhang = (u(*style.pad_overhang_um), u(*style.pad_overhang_um))
+    kind = ctx.termination if ctx is not None else "thickfilm"
+    big = max(1.0, geom.width_um / 1500.0)
+    term_t = u(*style.metallisation_um) if kind in ("thickfilm", "chip") else u(*style.plating_um)
+    overhang = (u(*style.pad_overhang_um) * big, u(*style.pad_overhang_um) * big)
     toe = tuple(min(geom.fillet_um * u(*style.fillet_reach), o - 2.0) for o in overhang)
-    outer = -1 if rng.random() < 0.5 else 1  # the side where the component body ends
-    body_end = (xr if outer > 0 else xl) + outer * u(*style.body_overhang_um)
-    body = (body_end, frame.xs[-1] + 50.0) if outer < 0 else (frame.xs[0] - 50.0, body_end)
+    term = (xl - u(*style.termination_overhang_um), xr + u(*style.termination_overhang_um))
+    left_edge, right_edge = float(frame.xs[0]) - 50.0, float(frame.xs[-1]) + 50.0
+    climb = 0.0
+    if ctx is None:  # legacy: the body ends on a random side
+        outer = -1 if rng.random() < 0.5 else 1
+        body_end = (xr if outer > 0 else xl) + outer * u(*style.body_overhang_um)
+        body = (body_end, right_edge) if outer < 0 else (left_edge, body_end)
+    elif kind == "chip":  # the end face sits at the joint's outer edge; the fillet climbs it
+        body_end = xr + u(-5.0, 15.0)
+        body = (left_edge, body_end)
+        term = (term[0], body_end)
+        climb = (frame.z_top - geom.solder_thickness_um - term_t) * u(*style.chip_climb)
+    elif kind == "leadframe":  # the terminal ends near the joint; the mould around it
+        term = (xl - u(0.0, 30.0), xr + u(-10.0, 40.0))
+        body_end = term[1] + u(0.0, 60.0) if ctx.body_outer_um is not None else right_edge
+        body = (left_edge, body_end)
+    elif kind == "dbc":
+        term = (xl - u(0.0, 20.0), xr + u(0.0, 20.0))
+        body_end = right_edge
+        body = (left_edge, right_edge)
+    else:  # thick film on ceramic
+        if ctx.body_outer_um is None:
+            body_end, body = right_edge, (left_edge, right_edge)
+        else:
+            body_end = xr + max(float(ctx.body_outer_um), term[1] - xr + 2.0)
+            body = (left_edge, body_end)
     pad = (xl - overhang[0], xr + overhang[1])
     gaps = (u(*style.mask_gap_um), u(*style.mask_gap_um))
+    frame_t = 0.0
+    if ctx is not None and kind in ("leadframe", "dbc"):
+        frame_t = ctx.frame_um
     return _Layout(
         has_solder=has_solder,
         thickness=geom.solder_thickness_um,
         xl=xl, xr=xr, toe=toe,
         power=(u(*style.fillet_power), u(*style.fillet_power)),
-        term=(xl - u(*style.termination_overhang_um), xr + u(*style.termination_overhang_um)),
+        term=term,
         term_t=term_t,
         nickel_t=term_t * u(*style.nickel_share),
+        style=kind,
+        frame_t=frame_t,
+        body_end=float(body_end),
+        climb=float(climb),
         body=body,
         pad=pad,
         undercut=u(*style.copper_undercut_um),
@@ -277,33 +431,112 @@ def _solder_edges(lay: _Layout, z: np.ndarray | float) -> tuple[np.ndarray, np.n
 
 # --- material map -------------------------------------------------------------------------------
 
-def _material_map(frame: _Frame, lay: _Layout, style: MicrographStyle, rng: np.random.Generator) -> np.ndarray:
+def _material_map(frame: _Frame, lay: _Layout, style: MicrographStyle, rng: np.random.Generator,
+                  ctx: SectionContext | None = None, geom: JointGeometry | None = None,
+                  section_y_um: float = 0.0) -> np.ndarray:
     mat = np.full((frame.height, frame.width), EPOXY, np.uint8)
     x = frame.xs[None, :]
     z = frame.zs[:, None]
-    _place_component(mat, x, z, lay)
-    _place_board(mat, x, z, lay, style)
-    _place_glass(mat, frame, style, rng)
+    _place_component(mat, frame, lay)
+    ims = ctx is not None and ctx.board == "ims"
+    _place_board(mat, x, z, lay, style, ims, rng)
+    if not ims:
+        _place_glass(mat, frame, style, rng)
+    if geom is not None and geom.vias:
+        _place_vias(mat, frame, geom, section_y_um, style)
     if lay.has_solder:
         _place_solder(mat, frame, lay)
+        if lay.style == "chip":
+            _place_chip_fillet(mat, frame, lay)
     return mat
 
 
-def _place_component(mat: np.ndarray, x: np.ndarray, z: np.ndarray, lay: _Layout) -> None:
+def _place_component(mat: np.ndarray, frame: _Frame, lay: _Layout) -> None:
+    rows = frame.rows(frame.z_top, lay.thickness)
+    band = mat[rows]
+    x = frame.xs[None, :]
+    z = frame.zs[rows][:, None]
     top_of_term = lay.thickness + lay.term_t
     in_body = (x >= lay.body[0]) & (x <= lay.body[1])
-    mat[(z >= top_of_term) & in_body] = BODY
+    in_term = (x >= lay.term[0]) & (x <= lay.term[1])
+    if lay.style == "leadframe":
+        # EMC mould flush with the terminal's underside; the copper terminal above its plating
+        band[(z >= lay.thickness) & in_body] = EMC
+        band[(z >= top_of_term) & (z < top_of_term + lay.frame_t) & in_term] = FRAME
+        band[(z >= lay.thickness) & (z < top_of_term) & in_term] = PLATING
+        return
+    if lay.style == "dbc":
+        band[(z >= top_of_term + lay.frame_t) & in_body] = BODY
+        band[(z >= top_of_term) & (z < top_of_term + lay.frame_t) & in_term] = FRAME
+        band[(z >= lay.thickness) & (z < top_of_term) & in_term] = NICKEL
+        return
+    band[(z >= top_of_term) & in_body] = BODY
     # thick-film termination thins out at its ends (fired paste edge)
     ends = np.minimum(x - lay.term[0], lay.term[1] - x)
     t = lay.term_t * np.sqrt(np.clip(ends / 10.0, 0, 1))
     term = (z < top_of_term) & (z >= top_of_term - t)
-    mat[term] = METAL
-    mat[term & (z < lay.thickness + lay.nickel_t)] = NICKEL
+    if lay.style == "chip":  # the cap wraps round the end face, Sn-plated outside
+        face = (x > lay.body_end - 0.5) & (x <= lay.body_end + lay.term_t) & (z >= lay.thickness)
+        term = (term & (x <= lay.body_end)) | face
+        band[term] = METAL
+        band[term & ((z < lay.thickness + lay.nickel_t) | (x > lay.body_end + lay.term_t - lay.nickel_t))] = NICKEL
+        return
+    band[term] = METAL
+    band[term & (z < lay.thickness + lay.nickel_t)] = NICKEL
 
 
-def _place_board(mat: np.ndarray, x: np.ndarray, z: np.ndarray, lay: _Layout, style: MicrographStyle) -> None:
+def _place_chip_fillet(mat: np.ndarray, frame: _Frame, lay: _Layout) -> None:
+    """The solder meniscus that climbs a chip's end face above the joint (concave)."""
+    if lay.climb <= 0:
+        return
+    face = lay.body_end + lay.term_t
+    base = max(lay.xr - face, 0.0) + lay.climb * 0.35
+    rows = frame.rows(lay.thickness + lay.climb, lay.thickness)
+    band = mat[rows]
+    x = frame.xs[None, :]
+    z = frame.zs[rows][:, None]
+    t = np.clip((z - lay.thickness) / lay.climb, 0, 1)
+    reach = face + base * (1 - t) ** 1.8
+    fillet = (z >= lay.thickness) & (z < lay.thickness + lay.climb) & (x > face) & (x <= reach) & (band == EPOXY)
+    band[fillet] = SOLDER
+
+
+def _place_vias(mat: np.ndarray, frame: _Frame, geom: JointGeometry, section_y_um: float,
+                style: MicrographStyle) -> None:
+    """Filled vias under the pad that the cut crosses: plugged, solder-filled or microvia."""
+    cu = style.copper_um
+    x = frame.xs[None, :]
+    z = frame.zs[:, None]
+    for via in geom.vias:
+        dy = section_y_um - via.cy_um
+        if abs(dy) >= via.radius_um:
+            continue
+        half = float(np.sqrt(via.radius_um ** 2 - dy * dy))
+        dx = np.abs(x - via.cx_um)
+        if via.kind == "microvia":  # copper-filled cone through the first dielectric
+            depth = min(via.depth_um, -frame.zs[-1] - cu)
+            t = np.clip((-cu - z) / depth, 0, 1)
+            cone = (z < -cu) & (z >= -cu - depth) & (dx <= half * (1 - 0.4 * t))
+            mat[cone] = COPPER
+            continue
+        barrel = (z < 0) & (dx <= half + 20.0)
+        mat[barrel & (dx > half)] = COPPER
+        if via.kind == "plugged":
+            mat[barrel & (dx <= half)] = COPPER
+        else:  # solder drawn down the open barrel; resin below it
+            fill = barrel & (dx <= half)
+            mat[fill] = EPOXY
+            mat[fill & (z >= -cu - via.depth_um)] = VIASOLDER
+
+
+def _place_board(mat: np.ndarray, x: np.ndarray, z: np.ndarray, lay: _Layout, style: MicrographStyle,
+                 ims: bool = False, rng: np.random.Generator | None = None) -> None:
     cu = style.copper_um
     mat[(z < -cu)[:, 0]] = LAMINATE
+    if ims:  # insulated metal substrate: filled dielectric on aluminium
+        depth = rng.uniform(*style.dielectric_um)
+        mat[(z < -cu)[:, 0]] = DIELECTRIC
+        mat[(z < -cu - depth)[:, 0]] = ALUMINIUM
     # etched copper: side walls lean outwards towards the laminate
     foot = lay.undercut * np.clip(-z / cu, 0, 1)
     copper = (z < 0) & (z >= -cu) & (x >= lay.pad[0] - foot) & (x <= lay.pad[1] + foot)
@@ -454,7 +687,7 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale_px: fl
 
 
 def _shade(mat: np.ndarray, void_rel: np.ndarray, crack_alpha: np.ndarray, frame: _Frame, lay: _Layout,
-           style: MicrographStyle, rng: np.random.Generator) -> np.ndarray:
+           style: MicrographStyle, rng: np.random.Generator, colours: np.ndarray | None = None) -> np.ndarray:
     """Scene colour: material colour times a brightness gain that carries all textures."""
     shape = mat.shape
     px = frame.px
@@ -467,7 +700,7 @@ def _shade(mat: np.ndarray, void_rel: np.ndarray, crack_alpha: np.ndarray, frame
     _board_texture(gain, mat, frame, rng)
     _void_shading(gain, mat, void_rel)
     gain *= 1.0 + style.scratch_contrast * _scratches(shape, style, rng) * np.take(_SCRATCH_WEIGHT, mat)
-    rgb = np.take(style.colours(), mat, axis=0) * gain[..., None]
+    rgb = np.take(style.colours() if colours is None else colours, mat, axis=0) * gain[..., None]
     _blend_crack_shadow(rgb, crack_alpha, style)
     return rgb
 
@@ -516,6 +749,12 @@ def _component_texture(gain: np.ndarray, mat: np.ndarray, frame: _Frame, lay: _L
     pores = (rng.random(shape, dtype=np.float32) > 0.988).astype(np.float32)
     pores = cv2.GaussianBlur(pores, (0, 0), 0.6) * 2.5
     gain[rows] -= np.where(band == BODY, grains + 0.4 * pores, np.where(band == METAL, 0.3 * pores, 0.0))
+    if lay.style == "leadframe":  # silica filler spheres in the mould compound
+        filler = np.clip(_smooth_noise(rng, shape, 4.0 / frame.px) - 0.8, 0, 1) * 1.2
+        gain[rows] += np.where(band == EMC, filler, 0.0)
+    if lay.style in ("leadframe", "dbc"):
+        copper_grains = np.round(_smooth_noise(rng, shape, 14.0 / frame.px) * 1.2) * 0.018
+        gain[rows] += np.where(band == FRAME, copper_grains, 0.0)
 
 
 def _board_texture(gain: np.ndarray, mat: np.ndarray, frame: _Frame, rng: np.random.Generator) -> None:
@@ -526,7 +765,7 @@ def _board_texture(gain: np.ndarray, mat: np.ndarray, frame: _Frame, rng: np.ran
     grains = np.round(_smooth_noise(rng, shape, 14.0 / frame.px) * 1.2) * 0.018
     filler = (rng.random(shape, dtype=np.float32) > 0.97).astype(np.float32)
     filler = cv2.GaussianBlur(filler, (0, 0), 0.7) * 1.5
-    gain[rows] += np.where(band == COPPER, grains, np.where(band == MASK, filler, 0.0))
+    gain[rows] += np.where(band == COPPER, grains, np.where((band == MASK) | (band == DIELECTRIC), filler, 0.0))
 
 
 def _relief(mat: np.ndarray, style: MicrographStyle) -> np.ndarray:
