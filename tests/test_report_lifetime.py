@@ -16,10 +16,12 @@ import pytest
 from PIL import Image
 
 from mawis.errors import MawisError
-from mawis.reports.lifetime_report import MAX_TABLE_ROWS, SECTIONS, _weibull_band, _weibull_y, render_lifetime_report
+from mawis.reports.lifetime_report import (CANNOT, MAX_TABLE_ROWS, SECTIONS, _weibull_band, _weibull_y,
+                                           render_lifetime_report)
 
 REQUIRED = 1500.0
 RISKIEST = "J007"
+BLANK = "could not be measured (X-ray): no dark joint stands out from its surroundings (blank image)"
 ODD_ID = "J<script>alert(1)</script>"
 MODEL_ID = "ssl-20261128-113005-3fa2"
 WEIBULL = {"n": 40, "level": 0.9, "method": "maximum likelihood",
@@ -48,15 +50,24 @@ def _joints(n: int, boards: int, seed: int) -> pd.DataFrame:
     crack = np.full(n, np.nan)
     crack[::9] = rng.uniform(0, 0.5, len(crack[::9]))
     ood_score = rng.gamma(2.0, 1.0, n)
+    ood_score[7 % n] = 1.0  # the riskiest joint is trustworthy
+    ood = ood_score > 5.0
+    measurable = np.ones(n, bool)
+    measurable[3::13] = False  # X-ray could not be measured
+    reason = [("; ".join(([] if m else [BLANK]) + ([f"out of distribution (score {s:.2f} > threshold 5.00)"]
+                                                     if o else [])))
+              for m, o, s in zip(measurable, ood, ood_score)]
+    risk = np.where(np.array([bool(r) for r in reason]), CANNOT, risk)
     return pd.DataFrame({
         "joint_id": ids, "board_id": [f"B{i * boards // n:02d}" for i in range(n)],
         "component": np.where(np.arange(n) % 2 == 0, "BGA-256", "R0603"),
         "predicted_cycles": predicted, "lower_cycles": lower, "upper_cycles": upper, "risk_class": risk,
+        "reason": reason,
         "verdict": verdict, "failed_rules": np.where(verdict == "fail", "void_total; edge_void", ""),
         "void_fraction": void, "largest_void_fraction": void / 2, "edge_void_fraction": void / 4,
         "void_count": rng.integers(0, 9, n).astype(float), "crack_fraction": crack,
         "crack_length_um": np.where(np.isnan(crack), np.nan, crack * 300), "ood_score": ood_score,
-        "ood": ood_score > 5.0, "xray_image_id": [f"X{i}" for i in range(n)],
+        "ood": ood, "measurable": measurable, "xray_image_id": [f"X{i}" for i in range(n)],
         "micrograph_image_id": [None] * n,
     })
 
@@ -67,6 +78,8 @@ def make_predict_dir(root: Path, n: int = 40, boards: int = 4, seed: int = 0, we
     frame = _joints(n, boards, seed)
     frame.to_parquet(root / "predictions.parquet")
     risk = frame["risk_class"].value_counts()
+    told = int((frame["risk_class"] != CANNOT).sum())
+    weibull = {**weibull, "n": told} if weibull else weibull
     verdict = frame["verdict"].value_counts()
     if gallery is None:
         _png(root / "gallery" / f"{RISKIEST}-xray.png", (200, 30, 30))
@@ -87,16 +100,16 @@ def make_predict_dir(root: Path, n: int = 40, boards: int = 4, seed: int = 0, we
              "xray": "gallery/missing.png", "micrograph": None},
         ]
     meta = {
-        "format": "mawis-prediction", "version": 1, "created": "2026-12-01T09:30:00+00:00", "mawis_version": "0.1.0",
+        "format": "mawis-prediction", "version": 2, "created": "2026-12-01T09:30:00+00:00", "mawis_version": "0.1.0",
         "batch": {"source": "/data/line-3/batch-2026-48", "fingerprint": "feedbeef0123456789", "joints": n,
                   "boards": boards},
         "settings": {"required_cycles": REQUIRED, "interval_level": 0.8, "ood_quantile": 0.99, "weibull_level": 0.9},
-        "counts": {"risk": {k: int(risk.get(k, 0)) for k in ("high", "elevated", "low")},
+        "counts": {"risk": {k: int(risk.get(k, 0)) for k in ("high", "elevated", "low", CANNOT)},
                    "verdict": {k: int(verdict.get(k, 0)) for k in ("pass", "fail", "unchecked")},
                    "ood": int(frame["ood"].sum())},
-        "weibull": weibull,
+        "weibull": weibull, "weibull_basis": {"joints": told if weibull else 0, "of": n, "cannot_tell": n - told},
         "weibull_note": "" if weibull else "Weibull fit skipped: fewer than 3 joints with a predicted life.",
-        "weibull_by_component": {"BGA-256": WEIBULL, "R0603": WEIBULL} if weibull else {},
+        "weibull_by_component": {"BGA-256": weibull, "R0603": weibull} if weibull else {},
         "gallery": gallery,
         "model": {"id": MODEL_ID, "kind": "ssl", "created": "2026-11-28T11:30:05+00:00", "parent": None,
                   "promoted": True, "source": "mawis train",
@@ -264,3 +277,69 @@ def test_missing_or_foreign_inputs_are_one_line_errors(tmp_path):
     with pytest.raises(MawisError, match="predictions.parquet: not found"):
         render_lifetime_report(root)
     assert not (root / "lifetime_report.html").exists()
+
+
+def _lead(text: str) -> str:
+    return re.search(r'<p class="lead">(.*?)</p>', text, re.S).group(1)
+
+
+def test_joints_that_cannot_be_told_have_their_own_class(rendered):
+    path, text = rendered
+    frame = pd.read_parquet(path.parent / "predictions.parquet")
+    untold = frame[frame["risk_class"] == CANNOT]
+    k, n = len(untold), len(frame)
+    assert 0 < k < n / 2
+    lead = _lead(text)
+    assert lead.index(f"{k} of the {n} joints") < lead.index("the requirement even at the low end")
+    assert f"{(~frame['measurable']).sum()} could not be measured" in lead and "out of distribution" in lead
+    assert f'<div class="v">{k}</div><div class="l">cannot tell</div>' in text
+    low = int((frame["risk_class"] == "low").sum())
+    assert f'<div class="kpi low"><div class="v">{low}</div>' in text  # the low tile counts only trustworthy joints
+    assert f"B10 from {n - k} of {n} joints; {k} cannot tell" in text
+    assert f"Why {k} joints cannot be told" in text and "no dark joint stands out" in text
+    assert 'class="alert"' not in text  # a minority: no banner
+    rows = _risk_rows(text)
+    untold_rows = [r for r in rows if '<tr class="cannot">' in r]
+    assert len(untold_rows) == k and all('<span class="badge cannot">cannot tell</span>' in r for r in untold_rows)
+    assert all('class="info"' in r for r in untold_rows)  # their lives are shown, greyed
+    assert "<button type=\"button\">Cannot tell</button>" in text  # per board and per component
+
+
+def test_most_joints_cannot_be_told_says_so_above_everything(tmp_path):
+    root = make_predict_dir(tmp_path / "pred", gallery=[])
+    frame = pd.read_parquet(root / "predictions.parquet")
+    frame.loc[:29, "reason"] = BLANK
+    frame.loc[:29, "risk_class"] = CANNOT
+    frame.to_parquet(root / "predictions.parquet")
+    text = render_lifetime_report(root).read_text(encoding="utf-8")
+    summary = text[text.index('<section id="summary"'):]
+    k = int((frame["risk_class"] == CANNOT).sum())
+    assert summary.index('class="alert"') < summary.index('class="lead"') < summary.index('class="kpis"')
+    assert f"Most of this batch cannot be told: {k} of 40 joints" in summary
+    assert '<div class="kpi cannot most">' in summary and '<div class="kpi low muted">' in summary
+    assert '<div class="kpi low">' not in summary
+
+
+def test_a_format_1_prediction_is_read_with_a_warning(tmp_path):
+    root = make_predict_dir(tmp_path / "pred", gallery=[])
+    frame = pd.read_parquet(root / "predictions.parquet")
+    frame["risk_class"] = np.where(frame["predicted_cycles"] < REQUIRED, "high",
+                                   np.where(frame["lower_cycles"] < REQUIRED, "elevated", "low"))
+    frame.drop(columns=["reason", "measurable"]).to_parquet(root / "predictions.parquet")
+    meta = json.loads((root / "prediction.json").read_text())
+    meta["version"] = 1
+    meta["counts"]["risk"] = {k: int((frame["risk_class"] == k).sum()) for k in ("high", "elevated", "low")}
+    (root / "prediction.json").write_text(json.dumps(meta))
+    text = render_lifetime_report(root).read_text(encoding="utf-8")
+    ood = int(frame["ood"].sum())
+    assert "Older prediction (format 1)." in text and "Run `mawis predict` on the batch again" in text
+    assert f'<div class="v">{ood}</div><div class="l">cannot tell</div>' in text  # OOD joints: cannot tell
+    assert text.count('<tr class="cannot">') == ood
+    assert "prediction.json counts" not in text  # no count-mismatch warnings for an old file
+
+
+def test_a_format_2_table_without_reasons_is_refused(tmp_path):
+    root = make_predict_dir(tmp_path / "pred", gallery=[])
+    pd.read_parquet(root / "predictions.parquet").drop(columns=["reason"]).to_parquet(root / "predictions.parquet")
+    with pytest.raises(MawisError, match="lacks the column.*reason"):
+        render_lifetime_report(root)

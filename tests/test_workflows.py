@@ -57,18 +57,23 @@ def test_predict_writes_the_table_and_a_self_contained_report(lab, tmp_path, cap
     assert main(["predict", str(lab["same"]), "--registry", reg, "--out", str(out), "--required-cycles", "2000"]) == 0
     printed = capsys.readouterr().err
     assert "joints    64 on 8 boards" in printed and "lifetime_report.html" in printed
-    table = pd.read_csv(out / "predictions.csv")
+    table = pd.read_csv(out / "predictions.csv", keep_default_na=False, na_values={"ood_score": [""]})
     assert list(table.columns) == list(TABLE_COLUMNS) and len(table) == 64
     assert table["predicted_cycles"].is_monotonic_increasing  # riskiest first
     assert (table["lower_cycles"] < table["predicted_cycles"]).all()
     assert (table["predicted_cycles"] < table["upper_cycles"]).all()
-    expected = risk_classes(table["lower_cycles"].to_numpy(), table["predicted_cycles"].to_numpy(), 2000.0)
+    expected = risk_classes(table["lower_cycles"].to_numpy(), table["predicted_cycles"].to_numpy(), 2000.0,
+                            table["reason"].tolist())
     assert (table["risk_class"] == expected).all()
+    # the class wins over the value: OOD and unmeasurable joints are "cannot tell", with a reason
+    untold = table["risk_class"] == "cannot tell"
+    assert (untold == (table["reason"] != "")).all() and untold[table["ood"] | ~table["measurable"]].all()
     assert set(table["verdict"]) <= {"pass", "fail", "unchecked"}
     assert pd.read_parquet(out / "predictions.parquet")["joint_id"].tolist() == table["joint_id"].tolist()
     summary = json.loads((out / "prediction.json").read_text())
     assert summary["model"]["id"] == lab["model"].model_id and summary["weibull"]["b10"]["value"] > 0
-    assert summary["gallery"][0]["joint_id"] == table["joint_id"][0]
+    assert summary["weibull"]["n"] == (~untold).sum() and sum(summary["counts"]["risk"].values()) == 64
+    assert summary["gallery"][0]["joint_id"] == table.loc[~untold, "joint_id"].iloc[0]  # riskiest trustworthy
     assert (out / summary["gallery"][0]["xray"]).is_file()
     page = (out / "lifetime_report.html").read_text()
     assert "http://" not in page and "https://" not in page and "data:image/png;base64," in page
@@ -218,6 +223,6 @@ def test_predict_without_a_usable_reference_still_predicts_and_says_why():
 
     profile = pd.DataFrame({"joint_id": ["J1", "J2"], "board_id": ["B1", "B1"], "component": "LED",
                             "has_xray": [True, False], "void_fraction": [0.1, np.nan]})
-    scores, flags, drift, note = _checks(None, profile, PredictConfig())
-    assert np.isnan(scores).all() and not flags.any() and drift is None
+    scores, flags, drift, note, threshold = _checks(None, profile, PredictConfig())
+    assert np.isnan(scores).all() and not flags.any() and drift is None and threshold is None
     assert note.startswith("no out-of-distribution or drift check: the model has no drift reference")

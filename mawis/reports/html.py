@@ -155,9 +155,9 @@ def document(title: str, css: str, body: list[str], head_extra: str = "") -> str
     )
 
 
-def load_report_json(path, fmt: str, version: int, hint: str, folder: str) -> dict:
-    """A report's JSON input (``{"format": fmt, "version": version, ...}``), or one error line
-    naming the file and ``hint`` (what to run)."""
+def load_report_json(path, fmt: str, version: int | tuple[int, ...], hint: str, folder: str) -> dict:
+    """A report's JSON input (``{"format": fmt, "version": version, ...}``; ``version`` may be a tuple
+    of the versions the report reads), or one error line naming the file and ``hint`` (what to run)."""
     import json
 
     from ..errors import MawisError
@@ -170,6 +170,7 @@ def load_report_json(path, fmt: str, version: int, hint: str, folder: str) -> di
         raise MawisError(f"{path}: not readable JSON; {hint}") from None
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise MawisError(f"{path}: not a {fmt} file; {hint}")
-    if data.get("version") != version:
+    versions = version if isinstance(version, tuple) else (version,)
+    if isinstance(data.get("version"), bool) or data.get("version") not in versions:
         raise MawisError(f"{path}: unsupported {fmt} version {data.get('version')!r}; {hint} with this mawis version")
     return data

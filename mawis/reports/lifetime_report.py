@@ -6,6 +6,14 @@ drift check). The page answers, without any code: which joints and boards will n
 reach the required life, how sure the model is, what the batch's life distribution
 looks like, and what the riskiest joints look like on the X-ray.
 
+A joint whose prediction the model cannot vouch for (an input image that could not be
+measured, no usable input image, or a joint unlike the training data) has the risk class
+``cannot tell``: it has its own tile, colour, badge and column everywhere, is never counted
+as low (nor elevated or high) risk, and the summary names how many there are and why before
+anything else. The Weibull numbers say how many joints they rest on. A prediction written
+before this class existed (format 1) is read with a warning: its OOD joints are shown as
+``cannot tell``, its unmeasurable joints cannot be recognised.
+
 Everything is inline (styles, base64 PNG figures, one small sorting script), so the
 page opens offline, prints to PDF and is safe to mail. Optional parts that are missing
 (Weibull fit, drift check, gallery images) give a sentence, never an error; a missing
@@ -15,6 +23,7 @@ or foreign ``predictions.parquet`` or ``prediction.json`` is a one-line ``MawisE
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +36,8 @@ from .html import (BASE_CSS, DASH, Html, count, created, document, esc, figure, 
                    load_report_json, png_data_uri, seconds, table, to_float, value)
 
 FORMAT = "mawis-prediction"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2          # 2: the "cannot tell" risk class, the reason and measurable columns, weibull_basis
+READ_VERSIONS = (1, 2)      # 1: written before mawis set apart joints it cannot tell (read with a warning)
 META = "prediction.json"
 PREDICTIONS = "predictions.parquet"
 FULL_TABLE = "predictions.csv"
@@ -42,12 +52,24 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 REQUIRED_COLUMNS = ("joint_id", "board_id", "component", "predicted_cycles", "lower_cycles", "upper_cycles",
                     "risk_class", "verdict")
+REQUIRED_V2 = ("reason",)
 NUMERIC_COLUMNS = ("predicted_cycles", "lower_cycles", "upper_cycles", "void_fraction", "largest_void_fraction",
                    "edge_void_fraction", "void_count", "crack_fraction", "crack_length_um", "ood_score")
 
-RISKS = ("high", "elevated", "low")
-RISK_COLOURS = {"high": "#c62828", "elevated": "#e08a00", "low": "#2e7d32"}
+CANNOT = "cannot tell"
+RISKS = ("high", "elevated", "low")              # the classes of a trustworthy prediction
+CLASSES = ("high", "elevated", CANNOT, "low")    # every class, in order of attention (the risk column sorts so)
+CLASS_CSS = {"high": "high", "elevated": "elevated", "low": "low", CANNOT: "cannot"}
+RISK_COLOURS = {"high": "#c62828", "elevated": "#e08a00", "low": "#2e7d32", CANNOT: "#455a64"}
 OTHER_COLOUR = "#888888"
+# how predict words each cause of "cannot tell" in the reason column (a joint may have several, "; "-joined)
+CAUSES = (("unmeasurable", "could not be measured"), ("no_input_image", "no usable input image"),
+          ("no_model_input", "which the model needs"), ("ood", "out of distribution"))
+CAUSE_WORDS = {"unmeasurable": ("could not be measured", "could not be measured"),
+               "no_input_image": ("has no usable input image", "have no usable input image"),
+               "no_model_input": ("lacks the image the model reads", "lack the image the model reads"),
+               "ood": ("is out of distribution (unlike the training data)",
+                       "are out of distribution (unlike the training data)")}
 VERDICT_ORDER = {"fail": 0, "unchecked": 1, "pass": 2}
 
 SECTIONS = [
@@ -91,12 +113,21 @@ body { max-width: 1240px; }
 .kpi.elevated { border-top-color: #e08a00; } .kpi.elevated .v { color: #b06d00; }
 .kpi.low { border-top-color: #2e7d32; } .kpi.low .v { color: #2e7d32; }
 .kpi.warn { border-top-color: #8e44ad; }
+.kpi.cannot { border-top-color: #455a64; background: #eceff1; } .kpi.cannot .v { color: #263238; }
+.kpi.cannot.most { grid-column: span 2; border: 2px solid #263238; border-top-width: 5px; }
+.kpi.muted { border-top-color: #bbb; } .kpi.muted .v { color: #777; }
+.alert { background: #eceff1; border: 2px solid #263238; border-left-width: 8px; padding: 0.5em 1.2em;
+         margin: 1em 0; font-size: 1.05em; }
+.alert strong { font-size: 1.1em; }
+.untold { background: #f5f6f7; border-left: 5px solid #455a64; padding: 0.3em 1.2em 0.5em; margin: 1em 0; }
+.untold h3 { margin-top: 0.5em; }
 .box { background: #f3f7fc; border-left: 5px solid #1f5fa8; padding: 0.2em 1.2em 0.8em; }
 .box h2 { border: none; margin-top: 0.6em; }
 .warnings { background: #fff6e0; border-left: 5px solid #e08a00; padding: 0.4em 1.2em; margin: 1em 0; }
 .badge { display: inline-block; border-radius: 3px; padding: 0 0.45em; font-size: 0.85em; font-weight: bold;
          color: #fff; background: #888; white-space: nowrap; }
 .badge.high { background: #c62828; } .badge.elevated { background: #e08a00; } .badge.low { background: #2e7d32; }
+.badge.cannot { background: #455a64; }
 .badge.fail { background: #6d1b1b; } .badge.pass { background: #fff; color: #2e7d32; border: 1px solid #2e7d32; }
 .badge.unchecked { background: #fff; color: #666; border: 1px solid #999; }
 .badge.ood { background: #8e44ad; }
@@ -104,6 +135,9 @@ body { max-width: 1240px; }
 tr.high td:first-child { border-left: 4px solid #c62828; }
 tr.elevated td:first-child { border-left: 4px solid #e08a00; }
 tr.low td:first-child { border-left: 4px solid #2e7d32; }
+tr.cannot td:first-child { border-left: 4px solid #455a64; }
+td.info { color: #888; font-style: italic; }
+table.sortable td.why { min-width: 15em; max-width: 24em; white-space: normal; text-align: left; color: #263238; }
 td.bad { color: #c62828; font-weight: bold; }
 .scroll { overflow-x: auto; }
 table.sortable { font-size: 0.86em; }
@@ -118,7 +152,8 @@ table.sortable th[aria-sort="descending"] button::after { content: "\\00a0\\25BC
 .gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: 1em; }
 .card { border: 1px solid #ddd; border-left: 6px solid #888; border-radius: 4px; padding: 0.5em 0.8em; }
 .card.high { border-left-color: #c62828; } .card.elevated { border-left-color: #e08a00; }
-.card.low { border-left-color: #2e7d32; }
+.card.low { border-left-color: #2e7d32; } .card.cannot { border-left-color: #455a64; background: #f5f6f7; }
+.card .why { color: #263238; }
 .card h3 { margin: 0.2em 0; font-size: 1em; word-break: break-all; }
 .card p { margin: 0.25em 0; font-size: 0.9em; }
 .card .imgs { display: flex; gap: 0.4em; margin: 0.4em 0; }
@@ -136,7 +171,7 @@ ul.limits li { margin: 0.3em 0; }
   table.sortable { width: 100%; font-size: 7pt; }
   table.sortable td, table.sortable th button { padding: 0.1em 0.25em; }
   table.sortable th button::after { content: none; }
-  .kpis { grid-template-columns: repeat(7, 1fr); gap: 0.4em; }
+  .kpis { grid-template-columns: repeat(8, 1fr); gap: 0.4em; }
   .kpi { padding: 0.3em 0.4em; }
   .kpi .v { font-size: 1.4em; }
   .scroll { overflow: visible; }
@@ -204,7 +239,7 @@ def render_lifetime_report(predict_dir: Path, out: Path | None = None, shown_as:
     predict_dir = Path(predict_dir)
     out = Path(out) if out is not None else predict_dir / REPORT
     meta = _load_meta(predict_dir / META)
-    frame = _load_predictions(predict_dir / PREDICTIONS)
+    frame = _load_predictions(predict_dir / PREDICTIONS, meta.get("version"))
     batch = _Batch.of(predict_dir, meta, frame)
     body = [
         _header(batch),
@@ -229,24 +264,27 @@ def _tool(meta: dict) -> str:
 
 
 def _load_meta(path: Path) -> dict:
-    return load_report_json(path, FORMAT, FORMAT_VERSION, HINT, "prediction folder")
+    return load_report_json(path, FORMAT, READ_VERSIONS, HINT, "prediction folder")
 
 
-def _load_predictions(path: Path) -> pd.DataFrame:
+def _load_predictions(path: Path, version=FORMAT_VERSION) -> pd.DataFrame:
     if not path.is_file():
         raise MawisError(f"{path}: not found; {HINT}")
     try:
         frame = pd.read_parquet(path)
     except (OSError, ValueError) as exc:  # pyarrow errors derive from these
         raise MawisError(f"{path}: not a readable Parquet table ({type(exc).__name__}); {HINT}") from None
-    lacking = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    lacking = [c for c in REQUIRED_COLUMNS + (REQUIRED_V2 if version != 1 else ()) if c not in frame.columns]
     if lacking:
         raise MawisError(f"{path}: lacks the column(s) {', '.join(lacking)}; {HINT}")
-    return _clean(frame)
+    return _clean(frame, legacy=version == 1)
 
 
-def _clean(frame: pd.DataFrame) -> pd.DataFrame:
-    """Typed columns (optional ones filled), sorted by predicted life, shortest first."""
+def _clean(frame: pd.DataFrame, legacy: bool = False) -> pd.DataFrame:
+    """Typed columns (optional ones filled), sorted by predicted life, shortest first.
+
+    ``legacy``: a format-1 table, written before the ``cannot tell`` class: its OOD joints become
+    ``cannot tell`` here (it recorded nothing about unmeasurable images)."""
     frame = frame.copy()
     for column in ("joint_id", "board_id", "component"):
         frame[column] = [DASH if _blank(v) else str(v) for v in frame[column]]
@@ -259,7 +297,19 @@ def _clean(frame: pd.DataFrame) -> pd.DataFrame:
     frame["failed_rules"] = ["" if _blank(v) else str(v) for v in rules]
     ood = frame["ood"] if "ood" in frame else pd.Series(False, index=frame.index)
     frame["ood"] = np.array([False if _blank(v) else bool(v) for v in ood], dtype=bool)
-    frame["risk_rank"] = [RISKS.index(r) if r in RISKS else len(RISKS) for r in frame["risk_class"]]
+    reasons = frame["reason"] if "reason" in frame else pd.Series("", index=frame.index)
+    frame["reason"] = ["" if _blank(v) else str(v).strip() for v in reasons]
+    if legacy:
+        scores = pd.to_numeric(frame["ood_score"], errors="coerce")
+        flagged = frame["ood"].to_numpy()
+        frame.loc[flagged, "reason"] = [f"out of distribution (score {x:.2f})" if np.isfinite(x) else
+                                        "out of distribution" for x in scores[flagged]]
+        frame.loc[flagged, "risk_class"] = CANNOT
+    # a reason always wins: a joint that cannot be told is never shown in a confident class
+    frame.loc[frame["reason"] != "", "risk_class"] = CANNOT
+    measurable = frame["measurable"] if "measurable" in frame else pd.Series(True, index=frame.index)
+    frame["measurable"] = np.array([True if _blank(v) else bool(v) for v in measurable], dtype=bool)
+    frame["risk_rank"] = [CLASSES.index(r) if r in CLASSES else len(CLASSES) for r in frame["risk_class"]]
     frame = frame.sort_values(["predicted_cycles", "lower_cycles", "joint_id"], na_position="last", kind="stable")
     return frame.reset_index(drop=True)
 
@@ -293,6 +343,9 @@ class _Batch:
     unchecked: int
     ood: int
     boards: int
+    causes: dict      # cause key (CAUSES) -> joints that cannot be told for it (a joint may have several)
+    details: dict     # "could not be measured" detail (the measurement's reason) -> joints
+    legacy: bool      # a format-1 prediction: unmeasurable joints were not set apart
 
     @classmethod
     def of(cls, directory: Path, meta: dict, frame: pd.DataFrame) -> _Batch:
@@ -304,14 +357,33 @@ class _Batch:
             dir=directory, meta=meta, frame=frame, required=to_float(settings.get("required_cycles")),
             level=level if level is not None and 0 < level < 1 else None,
             ood_quantile=to_float(settings.get("ood_quantile")), weibull=weibull,
-            risk={r: int((frame["risk_class"] == r).sum()) for r in RISKS},
+            risk={r: int((frame["risk_class"] == r).sum()) for r in CLASSES},
             fails=int((frame["verdict"] == "fail").sum()), unchecked=int((frame["verdict"] == "unchecked").sum()),
             ood=int(frame["ood"].sum()), boards=int(frame["board_id"].nunique()),
+            **_causes(frame), legacy=meta.get("version") == 1,
         )
 
     @property
     def n(self) -> int:
         return len(self.frame)
+
+    @property
+    def cannot(self) -> int:
+        return self.risk[CANNOT]
+
+    @property
+    def told(self) -> int:
+        """Joints with a trustworthy prediction (in a confident class)."""
+        return self.n - self.cannot
+
+    @property
+    def most_cannot(self) -> bool:
+        """At least half the batch cannot be told: the report says so above everything else."""
+        return self.cannot > 0 and 2 * self.cannot >= self.n
+
+    @property
+    def trusted(self) -> pd.DataFrame:
+        return self.frame[self.frame["risk_class"] != CANNOT]
 
     @property
     def source(self) -> str:
@@ -331,6 +403,32 @@ class _Batch:
         if self.required is None:
             return f"the required life (not recorded in {META})"
         return f"the required life of {cycles(self.required)} cycles"
+
+
+def reason_parts(reason: str) -> list[tuple[str, str]]:
+    """(cause key or "", text) for each cause in a reason of the predictions table."""
+    parts = []
+    for part in re.split(r"; (?=could not be measured|no |out of distribution)", reason or ""):
+        part = part.strip()
+        if part:
+            key = next((k for k, phrase in CAUSES if phrase in part), "")
+            parts.append((key, part))
+    return parts
+
+
+def _causes(frame: pd.DataFrame) -> dict:
+    causes, details = {k: 0 for k, _ in CAUSES}, {}
+    for reason in frame.loc[frame["risk_class"] == CANNOT, "reason"]:
+        keys, texts = set(), set()
+        for key, text in reason_parts(reason):
+            if key == "unmeasurable":
+                texts.add(text.split(": ", 1)[1].strip() if ": " in text else text)
+            keys.add(key)
+        for key in keys - {""}:
+            causes[key] += 1
+        for text in texts:
+            details[text] = details.get(text, 0) + 1
+    return {"causes": causes, "details": details}
 
 
 def _is_fit(item) -> bool:
@@ -370,6 +468,10 @@ def _badge(text: str, cls: str) -> str:
     return f'<span class="badge {esc(cls)}">{esc(text)}</span>'
 
 
+def _risk_badge(risk: str) -> str:
+    return _badge(risk, CLASS_CSS.get(risk, "other"))
+
+
 def _section(anchor: str, body: str, cls: str = "") -> str:
     title = dict(SECTIONS)[anchor]
     extra = f' class="{cls}"' if cls else ""
@@ -399,66 +501,188 @@ def _header(batch: _Batch) -> str:
         f'<code>{esc(model.get("id") or DASH)}</code></p>',
         "<nav>" + "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in SECTIONS[1:]) + "</nav>",
     ]
-    body = [f'<p class="lead">{esc(_summary_text(batch))}</p>', _kpis(batch), _look_first(batch),
-            _warnings(batch)]
+    body = [_legacy_note(batch), _alert(batch), f'<p class="lead">{esc(_summary_text(batch))}</p>', _kpis(batch),
+            _untold(batch), _look_first(batch), _warnings(batch)]
     lines.append(_section("summary", "\n".join(b for b in body if b)))
     return "\n".join(lines)
 
 
+def _legacy_note(batch: _Batch) -> str:
+    if not batch.legacy:
+        return ""
+    return ('<div class="warnings"><strong>Older prediction (format 1).</strong> '
+            + esc("It was written before mawis set apart the joints it cannot tell. Joints flagged out of "
+                  "distribution are shown as \u201ccannot tell\u201d here, but joints whose images could not be "
+                  "measured cannot be recognised in it and may appear in any risk class, and its Weibull figures "
+                  f"rest on all joints. {HINT[0].upper() + HINT[1:]} for a report that sets them apart.")
+            + "</div>")
+
+
+def _alert(batch: _Batch) -> str:
+    """A banner above everything when most joints cannot be told."""
+    if not batch.most_cannot:
+        return ""
+    k, n = batch.cannot, batch.n
+    head = (f"No joint of this batch can be told ({n:,} of {n:,})." if k == n else
+            f"{'Most' if 2 * k > n else 'Half'} of this batch cannot be told: {k:,} of {n:,} joints "
+            f"({_share(k, n)}).")
+    rest = ("The model cannot vouch for their predicted lives (why: below), so they are in no risk class. "
+            + (f"The risk counts and the B10 rest on the other {_plural(batch.told, 'joint')} only and say "
+               "nothing about the batch as a whole. " if batch.told else "There are no risk counts and no B10. ")
+            + "This report is no basis for releasing the batch: measure the joints again or check them by "
+              "cross-section or a cycling test.")
+    return f'<div class="alert" role="alert"><strong>{esc(head)}</strong> {esc(rest)}</div>'
+
+
+def _cause_list(batch: _Batch) -> str:
+    """'54 could not be measured and 78 are out of distribution (...)' (a joint may have several)."""
+    items = [f"{c:,} {CAUSE_WORDS[key][c != 1]}" for key, c in batch.causes.items() if c]
+    if not items:
+        return ""
+    text = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    return text + ("; some for more than one reason" if sum(batch.causes.values()) > batch.cannot else "")
+
+
 def _summary_text(batch: _Batch) -> str:
-    n, high, elevated = batch.n, batch.risk["high"], batch.risk["elevated"]
+    n, k, t = batch.n, batch.cannot, batch.told
+    high, elevated, low = batch.risk["high"], batch.risk["elevated"], batch.risk["low"]
     parts = [f"{_plural(n, 'joint')} on {_plural(batch.boards, 'board')} were assessed."]
-    if high:
-        parts.append(f"{_plural(high, 'joint is', 'joints are')} at high risk ({_share(high, n)}): "
-                     f"{'its' if high == 1 else 'their'} predicted life is below {batch.required_text}.")
+    if k:
+        why = _cause_list(batch)
+        parts.append(f"{k:,} of the {n:,} joints ({_share(k, n)}) cannot be told" + (f": {why}." if why else "."))
+        parts.append(("It is in no risk class: its predicted life is shown for information only and it is "
+                      "left out of the risk counts and the B10." if k == 1 else
+                      "They are in no risk class: their predicted lives are shown for information only and they "
+                      "are left out of the risk counts and the B10."))
+    if t == 0:
+        parts.append("No joint has a trustworthy prediction, so no joint is classed high, elevated or low risk.")
     else:
-        parts.append(f"No joint has a predicted life below {batch.required_text}.")
-    if elevated:
-        parts.append(f"{_plural(elevated, 'more joint is', 'more joints are')} at elevated risk: the prediction meets "
-                     f"the requirement, but the low end of the {batch.level_text} interval does not.")
-    parts.append(f"{_plural(batch.risk['low'], 'joint')} meet the requirement even at the low end of the interval."
-                 if batch.risk["low"] != 1 else "1 joint meets the requirement even at the low end of the interval.")
+        lead = f"Of the {_plural(t, 'joint')} with a trustworthy prediction, " if k else ""
+        first = (lambda text: lead + text) if lead else (lambda text: text[0].upper() + text[1:])
+        if high:
+            parts.append(first(f"{_plural(high, 'joint is', 'joints are')} at high risk ({_share(high, t)}): "
+                               f"{'its' if high == 1 else 'their'} predicted life is below {batch.required_text}."))
+        else:
+            parts.append(first(f"{'none' if k else 'no joint'} has a predicted life below {batch.required_text}."))
+        if elevated:
+            more = "more " if high else ""
+            parts.append(f"{_plural(elevated, more + 'joint is', more + 'joints are')} at elevated risk: the "
+                         f"prediction meets the requirement, but the low end of the {batch.level_text} interval "
+                         "does not.")
+        if k:
+            parts.append(f"{'All' if low == t and t > 1 else f'{low:,} of'} these {t:,} "
+                         f"{'meets' if low == 1 else 'meet'} the requirement even at the low end of the interval.")
+        else:
+            parts.append(f"{_plural(low, 'joint meets', 'joints meet')} the requirement even at the low end of the "
+                         "interval.")
     if batch.fails:
         parts.append(f"{_plural(batch.fails, 'joint fails', 'joints fail')} the void/crack acceptance rules.")
     else:
         parts.append("No joint fails the void/crack acceptance rules"
                      + (f" ({batch.unchecked:,} could not be checked)." if batch.unchecked else "."))
-    if batch.ood:
-        parts.append(f"{_plural(batch.ood, 'joint looks', 'joints look')} unlike the model's training data; "
-                     "treat their predictions with caution.")
     b10 = _estimate((batch.weibull or {}).get("b10"))
     if b10[0] is not None:
-        parts.append(f"Across the batch, 10 % of the joints are predicted to fail by {cycles(b10[0])} cycles "
-                     f"(B10; {_level((batch.weibull or {}).get('level'))} bounds {_interval(b10[1], b10[2])}).")
+        across = "Across the joints with a trustworthy prediction" if k else "Across the batch"
+        parts.append(f"{across}, 10 % of the joints are predicted to fail by {cycles(b10[0])} cycles "
+                     f"(B10 {_basis(batch)}; {_level((batch.weibull or {}).get('level'))} bounds "
+                     f"{_interval(b10[1], b10[2])}).")
     drift = _dict(batch.meta.get("drift"))
     if drift.get("drift") is True:
         parts.append("The batch as a whole differs from the training data (drift detected): see the trust section.")
     return " ".join(parts)
 
 
+def _basis(batch: _Batch) -> str:
+    """How many joints the Weibull fit rests on: 'from 26 of 80 joints; 54 cannot tell'."""
+    fitted = to_float(_dict(batch.weibull).get("n"))
+    n, k = batch.n, batch.cannot
+    fitted = batch.told if fitted is None else int(fitted)
+    if k and fitted > batch.told:  # a format-1 fit: over every joint
+        return f"from {fitted:,} of {n:,} joints, including the {k:,} that cannot be told"
+    if fitted == n:
+        return f"from all {n:,} joints"
+    return f"from {fitted:,} of {n:,} joints" + (f"; {k:,} cannot tell" if k else "")
+
+
+CAUSE_SHORT = {"unmeasurable": "not measurable", "no_input_image": "no image", "no_model_input": "no model input",
+               "ood": "OOD"}
+
+
 def _kpis(batch: _Batch) -> str:
     b10, lo, hi = _estimate((batch.weibull or {}).get("b10"))
     w_level = _level((batch.weibull or {}).get("level"))
+    k, t = batch.cannot, batch.told
+    of = f"of {t:,} trustworthy · " if k else ""
+    why = " · ".join(f"{c:,} {CAUSE_SHORT[key]}" for key, c in batch.causes.items() if c)
+    untold = (why or "no reason recorded") if k else (
+        "only OOD was checked" if batch.legacy else "all measured, none unlike the training data")
     tiles = [
-        ("", f"{batch.n:,}", "joints", f"on {_plural(batch.boards, 'board')}"),
-        ("high", f"{batch.risk['high']:,}", "high risk", f"predicted life < {cycles(batch.required)}"),
-        ("elevated", f"{batch.risk['elevated']:,}", "elevated risk", "lower value < required"),
-        ("low", f"{batch.risk['low']:,}", "low risk", "lower value ≥ required"),
+        ("", f"{batch.n:,}", "joints", [f"on {_plural(batch.boards, 'board')}"]),
+        ("cannot most" if batch.most_cannot else "cannot" if k else "", f"{k:,}", "cannot tell",
+         [untold, "in no risk class"] if k else [untold]),
+        ("high", f"{batch.risk['high']:,}", "high risk", [f"{of}predicted life < {cycles(batch.required)}"]),
+        ("elevated", f"{batch.risk['elevated']:,}", "elevated risk", [f"{of}lower value < required"]),
+        ("low muted" if batch.most_cannot else "low", f"{batch.risk['low']:,}", "low risk",
+         [f"{of}lower value ≥ required"]),
         ("high" if batch.fails else "", f"{batch.fails:,}", "acceptance fails",
-         f"{batch.unchecked:,} unchecked" if batch.unchecked else "void/crack rules"),
-        ("warn" if batch.ood else "", f"{batch.ood:,}", "unusual joints (OOD)", "unlike the training data"),
+         [f"{batch.unchecked:,} unchecked" if batch.unchecked else "void/crack rules"]),
+        ("warn" if batch.ood else "", f"{batch.ood:,}", "unusual joints (OOD)", ["unlike the training data"]),
         ("", cycles(b10), "B10 life, cycles",
-         f"{w_level} bounds {_interval(lo, hi)}" if b10 is not None else "no Weibull fit"),
+         [f"{w_level} bounds {_interval(lo, hi)}", _basis(batch)] if b10 is not None else ["no Weibull fit"]),
     ]
     html_tiles = [f'<div class="kpi {cls}"><div class="v">{esc(v)}</div><div class="l">{esc(label)}</div>'
-                  f'<div class="s">{esc(sub)}</div></div>' for cls, v, label, sub in tiles]
+                  + "".join(f'<div class="s">{esc(line)}</div>' for line in sub) + "</div>"
+                  for cls, v, label, sub in tiles]
     return '<div class="kpis">' + "".join(html_tiles) + "</div>"
+
+
+def _untold(batch: _Batch) -> str:
+    """Why the joints that cannot be told cannot be, and what to do about them."""
+    if not batch.cannot:
+        return ""
+    items = []
+    for key, c in batch.causes.items():
+        if not c:
+            continue
+        text = f"{_plural(c, 'joint')} {CAUSE_WORDS[key][c != 1]}"
+        if key == "unmeasurable" and batch.details:
+            top = sorted(batch.details.items(), key=lambda kv: (-kv[1], kv[0]))
+            said = "; ".join(f"\u201c{d}\u201d ({v:,})" for d, v in top[:4])
+            more = f"; {len(top) - 4} other reasons" if len(top) > 4 else ""
+            text += f": the measurement said {said}{more}"
+        elif key == "ood":
+            threshold = to_float(_dict(batch.meta.get("settings")).get("ood_threshold"))
+            text += (f": OOD score above {threshold:.2f}" if threshold is not None else ": OOD score too high") \
+                + (f", the {_level(batch.ood_quantile)} quantile of the training joints' scores"
+                   if batch.ood_quantile is not None else "")
+        items.append(text + ".")
+    boards = batch.frame[batch.frame["risk_class"] == CANNOT].groupby("board_id").size() \
+        .sort_values(ascending=False, kind="stable")
+    if len(boards):
+        names = ", ".join(f"{b} ({v})" for b, v in boards.head(5).items())
+        items.append(f"On {_plural(len(boards), 'board')}: {names}" + (f" and {len(boards) - 5} more." if
+                                                                           len(boards) > 5 else "."))
+    advice = []
+    if batch.causes["unmeasurable"]:
+        advice.append("Re-image the joints that could not be measured (focus, exposure, and that the image or region "
+                      "of interest holds the whole joint).")
+    if batch.causes["no_input_image"] or batch.causes["no_model_input"]:
+        advice.append("Inspect the joints without a usable input image before release.")
+    if batch.causes["ood"]:
+        advice.append("Check the out-of-distribution ones by cross-section or a cycling test; many of them point to "
+                      "a new station, paste or package, on which the model needs retraining.")
+    advice.append("Each joint is listed with its reason in the risk table (risk \u201ccannot tell\u201d) and in "
+                  "predictions.csv (column reason).")
+    advice = " ".join(advice)
+    return (f'<div class="untold"><h3>Why {_plural(batch.cannot, "joint")} cannot be told</h3><ul>'
+            + "".join(f"<li>{esc(i)}</li>" for i in items) + f"</ul>{_p(advice, '')}</div>")
 
 
 def _look_first(batch: _Batch) -> str:
     frame, items = batch.frame, []
-    first = frame.iloc[0] if batch.n else None
-    if first is not None and first["risk_class"] in ("high", "elevated"):
+    risky = frame[frame["risk_class"].isin(["high", "elevated"])]
+    if len(risky):
+        first = risky.iloc[0]
         items.append(f"Shortest predicted life: joint {first['joint_id']} on board {first['board_id']} "
                      f"({first['component']}), {cycles(first['predicted_cycles'])} cycles "
                      f"({batch.level_text} interval {_interval(first['lower_cycles'], first['upper_cycles'])}).")
@@ -471,10 +695,6 @@ def _look_first(batch: _Batch) -> str:
     both = int(((frame["risk_class"] == "high") & (frame["verdict"] == "fail")).sum())
     if both:
         items.append(f"{_plural(both, 'joint is', 'joints are')} both at high risk and failing acceptance.")
-    unsure = int((frame["ood"] & frame["risk_class"].isin(["high", "elevated"])).sum())
-    if unsure:
-        items.append(f"{_plural(unsure, 'high/elevated-risk joint is', 'high/elevated-risk joints are')} also "
-                     "unusual (OOD): the prediction may be wrong either way; check them by cross-section or test.")
     if not items:
         return ""
     return "<h3>Where to look first</h3><ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>"
@@ -488,12 +708,12 @@ def _warnings(batch: _Batch) -> str:
         notes.append(f"{META} names {int(declared):,} joints but {PREDICTIONS} holds {batch.n:,} rows; "
                      f"this report uses {PREDICTIONS}.")
     counts = _dict(_dict(batch.meta.get("counts")).get("risk"))
-    for risk in RISKS:
+    for risk in CLASSES if not batch.legacy else ():  # format 1 counted OOD joints in the other classes
         stated = to_float(counts.get(risk))
         if stated is not None and int(stated) != batch.risk[risk]:
-            notes.append(f"{META} counts {int(stated):,} {risk}-risk joints but {PREDICTIONS} holds "
-                         f"{batch.risk[risk]:,}; this report uses {PREDICTIONS}.")
-    unknown = sorted(set(batch.frame["risk_class"]) - set(RISKS))
+            notes.append(f"{META} counts {int(stated):,} {risk}{'' if risk == CANNOT else '-risk'} joints but "
+                         f"{PREDICTIONS} holds {batch.risk[risk]:,}; this report uses {PREDICTIONS}.")
+    unknown = sorted(set(batch.frame["risk_class"]) - set(CLASSES))
     if unknown:
         notes.append(f"Some joints have a risk class this report does not know: {', '.join(unknown)}.")
     no_life = int(batch.frame["predicted_cycles"].isna().sum())
@@ -509,7 +729,8 @@ def _warnings(batch: _Batch) -> str:
 # ---------------------------------------------------------------- 2. trust
 
 def _trust_section(batch: _Batch) -> str:
-    parts = ["<h3>Prediction intervals</h3>", _p(_interval_text(batch), "")]
+    parts = ["<h3>Joints that cannot be told</h3>", _p(_cannot_text(batch), "")]
+    parts += ["<h3>Prediction intervals</h3>", _p(_interval_text(batch), "")]
     parts += ["<h3>Unusual joints (out of distribution, OOD)</h3>", _p(_ood_text(batch), "")]
     parts += ["<h3>Is the batch like the training data? (drift)</h3>", _drift_html(batch.meta.get("drift"))]
     if batch.meta.get("checks_note"):
@@ -521,6 +742,17 @@ def _trust_section(batch: _Batch) -> str:
         "predicted lives pin the distribution down; they do not include the model's own prediction error, so the "
         "true B10 of the batch can lie outside them. Confirm critical decisions with a thermal-cycling test.", "")]
     return _section("trust", "\n".join(parts), cls="box")
+
+
+def _cannot_text(batch: _Batch) -> str:
+    found = (f"Here {_plural(batch.cannot, 'joint is', 'joints are')} in it ({_share(batch.cannot, batch.n)})."
+             if batch.cannot else "Here no joint is in it.")
+    return ("A prediction is only as good as what the model saw. A joint is classed “cannot tell” when an "
+            "image the model reads could not be measured (blank, saturated, noisy or not showing a joint), when it "
+            "has no usable input image (or not the one the model's image encoder reads), or when it is unlike the "
+            "joints the model was trained on (out of distribution). Its predicted life is still listed, for "
+            "information, but it is never counted as low, elevated or high risk, and the Weibull figures leave "
+            f"it out. {found}")
 
 
 def _interval_text(batch: _Batch) -> str:
@@ -544,9 +776,10 @@ def _ood_text(batch: _Batch) -> str:
     found = (f"{_plural(batch.ood, 'joint is', 'joints are')} flagged here ({_share(batch.ood, batch.n)}). "
              if batch.ood else "No joint is flagged here. ")
     return (f"{rule}{found}The model has not learnt from joints like the flagged ones, so their "
-            "predictions and intervals are less trustworthy in either direction; verify them by cross-section or "
-            "a cycling test before acting on the number. Many more flags than expected point to a changed "
-            "process, package or X-ray setting.")
+            "predictions and intervals may be wrong in either direction: flagged joints are classed “cannot "
+            "tell”, whatever their predicted life. Verify them by cross-section or a cycling test before "
+            "acting on the number. Many more flags than expected point to a changed process, package or X-ray "
+            "setting.")
 
 
 def _drift_html(drift) -> str:
@@ -631,6 +864,23 @@ def _sortable_table(columns: list[tuple[str, str]], rows: list[tuple[str, list[_
             f'<tbody>{"".join(lines)}</tbody></table></div>')
 
 
+def _why_html(reason: str) -> str:
+    """The causes of a reason for the risk table, one per line (bulleted when there are several)."""
+    parts = [esc(_short_reason(key, text)) for key, text in reason_parts(reason)]
+    return "<br>".join(f"• {p}" for p in parts) if len(parts) > 1 else "".join(parts)
+
+
+def _short_reason(key: str, text: str) -> str:
+    """One cause of a reason, compact for the risk table: 'X-ray not measurable: ...', 'OOD score 7.1 > 2.0'."""
+    measured = re.match(r"could not be measured \((.*?)\): (.*)", text, re.S)
+    if key == "unmeasurable" and measured:
+        return f"{measured.group(1)} not measurable: {measured.group(2)}"
+    ood = re.match(r"out of distribution \(score (.*?)(?: > threshold (.*))?\)$", text, re.S)
+    if key == "ood" and ood:
+        return f"unlike the training data: OOD score {ood.group(1)}" + (f" > {ood.group(2)}" if ood.group(2) else "")
+    return text
+
+
 def _key(number) -> str:
     value_ = to_float(number)
     return "" if value_ is None else format(value_, ".7g")
@@ -641,9 +891,11 @@ def _risk_section(batch: _Batch) -> str:
     definitions = (
         f"Risk classes, against {batch.required_text}: high = predicted life below it; "
         f"elevated = predicted life meets it but the lower value of the {batch.level_text} interval does not; "
-        "low = even the lower value meets it. Acceptance is the void/crack rule check of the inspection image "
-        "(pass / fail / unchecked), independent of the lifetime model. OOD marks joints unlike the training data "
-        "(less trustworthy prediction). Click a column header to sort.")
+        "low = even the lower value meets it; cannot tell = the model cannot vouch for the prediction (an input "
+        "image could not be measured, no usable input image, or the joint is unlike the training data, OOD): "
+        "its predicted life (grey) is for information only and the column “Why cannot tell” says why. "
+        "Acceptance is the void/crack rule check of the inspection image (pass / fail / unchecked), independent "
+        "of the lifetime model. Click a column header to sort.")
     parts = [_p(definitions)]
     shown = frame
     if batch.n > MAX_TABLE_ROWS:
@@ -651,18 +903,19 @@ def _risk_section(batch: _Batch) -> str:
             .head(MAX_TABLE_ROWS).sort_index()
         full = FULL_TABLE if (batch.dir / FULL_TABLE).is_file() else PREDICTIONS
         bold = f"This batch has {batch.n:,} joints; the table shows the {MAX_TABLE_ROWS} riskiest"
-        rest = (" (high risk first, then elevated, then low, each by shortest predicted life), listed by "
+        rest = (" (high risk first, then elevated, then cannot tell, then low, each by shortest predicted life), "
+                "listed by "
                 f"predicted life. All joints are in {full} in the prediction folder.")
         parts.append(f'<p class="sub"><strong>{esc(bold)}</strong>{esc(rest)}</p>')
     level = f"{_level(batch.level)} " if batch.level is not None else ""
     columns = [("Joint", "text"), ("Board", "text"), ("Component", "text"), ("Risk", "num"),
-               ("Predicted life", "num"), (f"{level}lower", "num"), (f"{level}upper", "num"),
-               ("Acceptance", "num"), ("Failed rules", "text"), ("Void area", "num"), ("Largest void", "num"),
-               ("Edge voids", "num"), ("Crack", "num"), ("OOD", "num")]
-    used = ["joint_id", "board_id", "component", "risk_class", "risk_rank", "verdict", "failed_rules", "ood",
-            *NUMERIC_COLUMNS]
-    rows = [(r.risk_class, _risk_row(r)) for r in shown[used].itertuples(index=False)]
-    parts.append(_sortable_table(columns, rows, sorted_by=4))
+               ("Why cannot tell", "why"), ("Predicted life", "num"), (f"{level}lower", "num"),
+               (f"{level}upper", "num"), ("Acceptance", "num"), ("Failed rules", "text"), ("Void area", "num"),
+               ("Largest void", "num"), ("Edge voids", "num"), ("Crack", "num"), ("OOD", "num")]
+    used = ["joint_id", "board_id", "component", "risk_class", "risk_rank", "reason", "verdict", "failed_rules",
+            "ood", *NUMERIC_COLUMNS]
+    rows = [(CLASS_CSS.get(r.risk_class, ""), _risk_row(r)) for r in shown[used].itertuples(index=False)]
+    parts.append(_sortable_table(columns, rows, sorted_by=5))
     return _section("risk", "\n".join(parts))
 
 
@@ -673,12 +926,14 @@ def _risk_row(r) -> list[_Cell]:
     ood_score = to_float(r.ood_score)
     ood_text = f"{ood_score:.2f}" if ood_score is not None else ""
     ood = Html((_badge("OOD", "ood") + " " if r.ood else "") + esc(ood_text)) if (r.ood or ood_text) else DASH
+    info = "info" if r.risk_class == CANNOT else ""  # a life shown for information only
     return [
         _Cell(r.joint_id), _Cell(r.board_id), _Cell(r.component),
-        _Cell(Html(_badge(r.risk_class, r.risk_class)), r.risk_rank, "text"),
-        _Cell(cycles(r.predicted_cycles), _key(r.predicted_cycles)),
-        _Cell(cycles(r.lower_cycles), _key(r.lower_cycles)),
-        _Cell(cycles(r.upper_cycles), _key(r.upper_cycles)),
+        _Cell(Html(_risk_badge(r.risk_class)), r.risk_rank, "text"),
+        _Cell(Html(_why_html(r.reason)), None, "why wrap"),
+        _Cell(cycles(r.predicted_cycles), _key(r.predicted_cycles), info),
+        _Cell(cycles(r.lower_cycles), _key(r.lower_cycles), info),
+        _Cell(cycles(r.upper_cycles), _key(r.upper_cycles), info),
         _Cell(Html(_badge(r.verdict, r.verdict)), VERDICT_ORDER.get(r.verdict, 3), "text"),
         _Cell("; ".join(x.strip() for x in r.failed_rules.split(";") if x.strip())),
         _Cell(pct(r.void_fraction), _key(r.void_fraction)),
@@ -697,29 +952,42 @@ def _distribution_section(batch: _Batch) -> str:
     if ok.empty:
         return _section("distribution", missing("No joint has a positive predicted life, so there is no "
                                                 "distribution to show."))
-    parts = [figure(_histogram(batch), "histogram of predicted lives by risk class",
-                    "Predicted lives of all joints (log scale), stacked by risk class. Dashed line: required life. "
-                    "Bars left of the line are high-risk joints.")]
-    parts.append(figure(_weibull_plot(batch, ok.to_numpy()), "Weibull probability plot of the predicted lives",
-                        _weibull_caption(batch)))
+    caption = ("Predicted lives of all joints (log scale), stacked by risk class. Dashed line: required life. "
+               + ("Red bars, left of the line, are high-risk joints." if not batch.cannot else
+                  f"Red bars, left of the line, are high-risk joints; grey bars are the "
+                  f"{_plural(batch.cannot, 'joint')} that cannot be told, whose predicted lives are shown for "
+                  "information only (they may be far off either way)."))
+    parts = [figure(_histogram(batch), "histogram of predicted lives by risk class", caption)]
+    told = batch.trusted["predicted_cycles"]
+    told = told[told > 0]
+    if told.empty:
+        parts.append(missing("No joint has a trustworthy positive predicted life, so there is no Weibull plot."))
+    else:
+        parts.append(figure(_weibull_plot(batch, told.to_numpy()), "Weibull probability plot of the predicted lives",
+                            _weibull_caption(batch)))
     note = str(batch.meta.get("weibull_note") or "").strip()
     if batch.weibull is None:
         parts.append(missing(note or "No Weibull fit was made for this batch."))
     else:
-        parts.append(_weibull_table(batch.weibull))
+        parts.append(_weibull_table(batch.weibull, batch))
         if note:
             parts.append(_p(note))
-    parts.append(_p("Fitted to predicted lives, not to observed failures: see the trust section."))
+    parts.append(_p("Fitted to predicted lives, not to observed failures: see the trust section."
+                    + (" Joints that cannot be told are left out of every Weibull fit." if batch.cannot else "")))
     by_component = batch.meta.get("weibull_by_component")
     fits = {str(k): v for k, v in by_component.items() if _is_fit(v)} if isinstance(by_component, dict) else {}
     if fits:
-        parts.append("<h3>Weibull fit per component</h3>" + _component_weibull_table(fits))
+        parts.append("<h3>Weibull fit per component</h3>" + _component_weibull_table(fits)
+                     + (_p("Joints: those with a trustworthy prediction.") if batch.cannot else ""))
     return _section("distribution", "\n".join(parts))
 
 
 def _weibull_caption(batch: _Batch) -> str:
     text = ("Each dot is one joint: its predicted life against its median rank (the share of joints predicted to "
             "fail by then), on Weibull paper, so a Weibull population lies on a straight line. ")
+    if batch.cannot:
+        text += (f"Only the {_plural(batch.told, 'joint')} with a trustworthy prediction are plotted and fitted; "
+                 f"the {batch.cannot:,} that cannot be told are left out. ")
     if batch.weibull is not None:
         level = _level(batch.weibull.get("level"))
         text += (f"Line: fitted Weibull distribution; shaded: {level} confidence band; bars: B10 and B1 lives "
@@ -756,18 +1024,20 @@ def _histogram(batch: _Batch):
     bins = anchor * np.exp(step * np.arange(math.floor(math.log(lo / anchor) / step),
                                             math.ceil(math.log(hi / anchor) / step) + 1))
     fig, ax = plt.subplots(figsize=(8.5, 3.4))
-    groups = [r for r in RISKS if (frame["risk_class"] == r).any()]
-    groups += sorted(set(frame["risk_class"]) - set(RISKS))
+    groups = [r for r in RISKS + (CANNOT,) if (frame["risk_class"] == r).any()]
+    groups += sorted(set(frame["risk_class"]) - set(CLASSES))
     data = [frame.loc[frame["risk_class"] == r, "predicted_cycles"].to_numpy() for r in groups]
-    ax.hist(data, bins=bins, stacked=True, color=[_risk_colour(r) for r in groups],
-            label=[f"{r} ({len(d):,})" for r, d in zip(groups, data)], edgecolor="white", linewidth=0.4)
+    labels = [f"{r} ({len(d):,}; not trusted)" if r == CANNOT else f"{r} ({len(d):,})"
+              for r, d in zip(groups, data)]
+    ax.hist(data, bins=bins, stacked=True, color=[_risk_colour(r) for r in groups], label=labels,
+            edgecolor="white", linewidth=0.4)
     if batch.required is not None and batch.required > 0:
         ax.axvline(batch.required, color="k", ls="--", lw=1.2, label=f"required life {cycles(batch.required)}")
     _log_axis(ax)
     ax.set_xlim(lo, hi)
     ax.set(xlabel="predicted life (cycles to failure, log scale)", ylabel="joints")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right", title="risk class", title_fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="risk class", title_fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -787,7 +1057,9 @@ def _weibull_plot(batch: _Batch, lives: np.ndarray):
     ranks = (np.arange(1, n + 1) - 0.3) / (n + 0.4)  # Bernard's median ranks
     y = _weibull_y(ranks)
     fig, ax = plt.subplots(figsize=(8.5, 5.2))
-    ax.scatter(lives, y, s=9 if n < 2000 else 3, color="#1f5fa8", lw=0, zorder=3, label=f"joints ({n:,})")
+    label = (f"joints with a trustworthy prediction ({n:,} of {batch.n:,})" if batch.cannot else
+             f"joints ({n:,})")
+    ax.scatter(lives, y, s=9 if n < 2000 else 3, color="#1f5fa8", lw=0, zorder=3, label=label)
     x_lo, x_hi = lives.min(), lives.max()
     y_lo, y_hi = y.min() - 0.4, y.max() + 0.4
     fit = batch.weibull
@@ -856,7 +1128,7 @@ def _weibull_band(fit: dict, ys: np.ndarray):
     return np.exp(centre - half), np.exp(centre + half)
 
 
-def _weibull_table(fit: dict) -> str:
+def _weibull_table(fit: dict, batch: _Batch) -> str:
     level = _level(fit.get("level"))
     rows = []
     for key, label, meaning, fmt in (
@@ -870,8 +1142,14 @@ def _weibull_table(fit: dict) -> str:
                      fmt(hi)])
     table_html = table(["Quantity", "Estimate", f"{level} lower bound", f"{level} upper bound"], rows)
     method = str(fit.get("method") or "not recorded")
-    return table_html + _p(f"Fitted to {count(fit.get('n'))} predicted lives; method: {method}; "
-                           f"two-sided {level} confidence bounds.")
+    fitted = to_float(fit.get("n"))
+    fitted = batch.told if fitted is None else int(fitted)
+    whose = (f"of all {batch.n:,} joints" if fitted == batch.n else
+             f"of {fitted:,} of the {batch.n:,} joints" + (
+                 f" (the {batch.cannot:,} that cannot be told are left out)" if batch.cannot and fitted <= batch.told
+                 else f" (including the {batch.cannot:,} that cannot be told)" if batch.cannot else ""))
+    return table_html + _p(f"Fitted to the predicted lives {whose}; method: {method}; two-sided {level} "
+                           "confidence bounds.")
 
 
 def _component_weibull_table(fits: dict) -> str:
@@ -888,9 +1166,11 @@ def _component_weibull_table(fits: dict) -> str:
 # ---------------------------------------------------------------- 5. breakdown
 
 def _breakdown_section(batch: _Batch) -> str:
-    caption = ("Worst first: most high-risk joints, then most elevated, then most acceptance fails, then the lowest "
-               "lower value of an interval. A board is only as good as its weakest joint, so its shortest predicted "
-               "life and lowest lower value matter more than its median. Click a column header to sort.")
+    caption = ("Worst first: most high-risk joints, then most elevated, then most joints that cannot be told, then "
+               "most acceptance fails, then the lowest lower value of an interval. A board is only as good as its "
+               "weakest joint, so its shortest predicted life and lowest lower value matter more than its median. "
+               "Lives are those of the joints with a trustworthy prediction; a board with a joint that cannot be "
+               "told is not shown as low risk. Click a column header to sort.")
     parts = [_p(caption)]
     for key, word, title in (("board_id", "boards", "Per board"), ("component", "components", "Per component")):
         parts.append(f"<h3>{title}</h3>")
@@ -902,15 +1182,16 @@ def _group_table(batch: _Batch, key: str, word: str) -> str:
     frame = batch.frame
     flags = pd.DataFrame({key: frame[key], "high": frame["risk_class"] == "high",
                           "elevated": frame["risk_class"] == "elevated", "low": frame["risk_class"] == "low",
-                          "fail": frame["verdict"] == "fail", "ood": frame["ood"]})
+                          "cannot": frame["risk_class"] == CANNOT, "fail": frame["verdict"] == "fail",
+                          "ood": frame["ood"]})
     groups = flags.groupby(key, sort=True).sum().astype(int)
-    lives = frame.groupby(key, sort=True)
-    groups["joints"] = lives.size()
+    groups["joints"] = frame.groupby(key, sort=True).size()
+    lives = batch.trusted.groupby(key, sort=True)  # a life that cannot be told says nothing about the board
     groups["median"] = lives["predicted_cycles"].median()
     groups["shortest"] = lives["predicted_cycles"].min()
     groups["lowest"] = lives["lower_cycles"].min()
     groups = groups.reset_index().sort_values(
-        ["high", "elevated", "fail", "lowest", key], ascending=[False, False, False, True, True],
+        ["high", "elevated", "cannot", "fail", "lowest", key], ascending=[False, False, False, False, True, True],
         na_position="last", kind="stable")
     notes = ""
     if len(groups) > MAX_GROUP_ROWS:
@@ -919,17 +1200,19 @@ def _group_table(batch: _Batch, key: str, word: str) -> str:
     label = "Board" if key == "board_id" else "Component"
     columns = [(label, "text"), ("Joints", "num"), ("Median predicted life", "num"),
                ("Shortest predicted life", "num"), ("Lowest lower value", "num"), ("High risk", "num"),
-               ("Elevated", "num"), ("Low", "num"), ("Acceptance fails", "num"), ("OOD", "num")]
+               ("Elevated", "num"), ("Low", "num"), ("Cannot tell", "num"), ("Acceptance fails", "num"),
+               ("OOD", "num")]
     rows = []
     for g in groups.itertuples(index=False):
         g = g._asdict()
-        worst = "high" if g["high"] else "elevated" if g["elevated"] else "low" if g["low"] else ""
+        worst = ("high" if g["high"] else "elevated" if g["elevated"] else "cannot" if g["cannot"] else
+                 "low" if g["low"] else "")
         rows.append((worst, [
             _Cell(g[key]), _Cell(f"{g['joints']:,}"), _Cell(cycles(g["median"]), _key(g["median"])),
             _Cell(cycles(g["shortest"]), _key(g["shortest"])), _Cell(cycles(g["lowest"]), _key(g["lowest"])),
             _Cell(f"{g['high']:,}", cls="bad" if g["high"] else ""), _Cell(f"{g['elevated']:,}"),
-            _Cell(f"{g['low']:,}"), _Cell(f"{g['fail']:,}", cls="bad" if g["fail"] else ""),
-            _Cell(f"{g['ood']:,}")]))
+            _Cell(f"{g['low']:,}"), _Cell(f"{g['cannot']:,}"),
+            _Cell(f"{g['fail']:,}", cls="bad" if g["fail"] else ""), _Cell(f"{g['ood']:,}")]))
     return notes + _sortable_table(columns, rows)
 
 
@@ -939,19 +1222,30 @@ def _gallery_section(batch: _Batch) -> str:
     entries = [e for e in batch.meta.get("gallery") or [] if isinstance(e, dict)]
     if not entries:
         return _section("gallery", missing("This prediction has no gallery of images."))
-    parts = [_p("The riskiest joints, riskiest first. X-ray: joint outline in green, voids in red. "
+    intro = "The riskiest joints, riskiest first"
+    if any(str(e.get("risk_class") or "").strip().lower() == CANNOT for e in entries):
+        intro = ("The riskiest joints with a trustworthy prediction, riskiest first, then joints that cannot be told, "
+                 "with why")
+    parts = [_p(f"{intro}. X-ray: joint outline in green, voids in red. "
                 "Micrograph (cross-sectioned joints only): crack in red.")]
     if len(entries) > MAX_GALLERY:
         parts.append(_p(f"The first {MAX_GALLERY} of {len(entries)} gallery joints are shown.", "sub"))
         entries = entries[:MAX_GALLERY]
     ood = dict(zip(batch.frame["joint_id"], batch.frame["ood"]))
-    parts.append('<div class="gallery">' + "".join(_card(batch, e, ood) for e in entries) + "</div>")
+    told = {j: (r, why) for j, r, why in zip(batch.frame["joint_id"], batch.frame["risk_class"], batch.frame["reason"])}
+    parts.append('<div class="gallery">' + "".join(_card(batch, e, ood, told) for e in entries) + "</div>")
     return _section("gallery", "\n".join(parts))
 
 
-def _card(batch: _Batch, entry: dict, ood: dict) -> str:
+def _card(batch: _Batch, entry: dict, ood: dict, told: dict | None = None) -> str:
     joint = str(entry.get("joint_id") or DASH)
     risk = str(entry.get("risk_class") or "unknown").strip().lower()
+    reason = "" if _blank(entry.get("reason")) else str(entry.get("reason")).strip()
+    table_risk, table_reason = (told or {}).get(joint, (None, ""))
+    if table_risk == CANNOT:  # the table wins: a joint it cannot tell is never shown in a confident class
+        risk, reason = CANNOT, reason or table_reason
+    if reason:
+        risk = CANNOT
     verdict = str(entry.get("verdict") or "unchecked").strip().lower()
     images, notes = [], []
     for key, what in (("xray", "X-ray"), ("micrograph", "Micrograph")):
@@ -966,7 +1260,7 @@ def _card(batch: _Batch, entry: dict, ood: dict) -> str:
     if not images and not notes:
         notes.append("No image recorded for this joint.")
     flagged = entry["ood"] if isinstance(entry.get("ood"), bool) else ood.get(joint, False)
-    badges = _badge(risk, risk) + " " + _badge(verdict, verdict) + (" " + _badge("OOD", "ood") if flagged else "")
+    badges = _risk_badge(risk) + " " + _badge(verdict, verdict) + (" " + _badge("OOD", "ood") if flagged else "")
     rules = str(entry.get("failed_rules") or "").strip()
     level = f"{batch.level_text} interval"
     lines = [
@@ -974,16 +1268,19 @@ def _card(batch: _Batch, entry: dict, ood: dict) -> str:
         f'<p class="sub">board {esc(entry.get("board_id") or DASH)} · {esc(entry.get("component") or DASH)}</p>',
         f"<p>{badges}</p>",
         f"<p>Predicted life <strong>{esc(cycles(entry.get('predicted_cycles')))}</strong> cycles "
-        f"({esc(level)} {esc(_interval(entry.get('lower_cycles'), entry.get('upper_cycles')))})</p>",
+        f"({esc(level)} {esc(_interval(entry.get('lower_cycles'), entry.get('upper_cycles')))})"
+        + (" – for information only" if risk == CANNOT else "") + "</p>",
         f"<p>Void area {esc(pct(entry.get('void_fraction')))} · crack {esc(pct(entry.get('crack_fraction')))}</p>",
     ]
     if rules:
         lines.append(f"<p>Failed rules: {esc(rules)}</p>")
+    if risk == CANNOT:
+        why = "; ".join(text for _, text in reason_parts(reason)) or "no reason recorded"
+        lines.insert(3, f'<p class="why"><strong>Cannot tell:</strong> {esc(why)}</p>')
     if images:
         lines.append('<div class="imgs">' + "".join(images) + "</div>")
     lines += [missing(n) for n in notes]
-    cls = risk if risk in RISKS else ""
-    return f'<div class="card {cls}">' + "".join(lines) + "</div>"
+    return f'<div class="card {CLASS_CSS.get(risk, "")}">' + "".join(lines) + "</div>"
 
 
 def _gallery_image(root: Path, relative, what: str) -> tuple[str, str]:
@@ -1075,6 +1372,9 @@ def _run_table(batch: _Batch) -> str:
             ["Weibull confidence level", _level(settings.get("weibull_level"))]]
     if settings.get("rules_version") is not None:
         rows.append(["Acceptance rules version", value(settings.get("rules_version"))])
+    if to_float(settings.get("ood_threshold")) is not None:
+        rows.append(["OOD score threshold", num(settings.get("ood_threshold"), 2)])
+    rows.append(["Joints that cannot be told", f"{batch.cannot:,} of {batch.n:,}"])
     without = _dict(meta.get("counts")).get("without_xray")
     if to_float(without) is not None:
         rows.append(["Joints without an X-ray image", count(without)])

@@ -7,6 +7,13 @@ acceptance rules, score each joint against the model's training reference (out o
 distribution or not), test the batch for drift, fit a Weibull distribution to the
 predicted lives, pick the riskiest joints for the gallery, and write everything into
 ``OUT`` atomically.
+
+A joint whose prediction rests on something the model has not seen gets the risk class
+``cannot tell`` (never low, elevated or high), with the reason in the ``reason`` column:
+an input image that could not be measured, no usable input image at all, no image of the
+modality the model's encoder reads, or an out-of-distribution flag. Its predicted life is
+kept for information, but it counts in no other risk class and the Weibull fit leaves it
+out (``weibull_basis`` in prediction.json says how many joints the fit rests on).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import torch
 from .. import __version__
 from ..atomic import atomic_dir, check_writable_target
 from ..errors import MawisError, UsageError
+from ..ingest.config import recorded_measure_settings
 from ..ingest.dataset import load_dataset
 from ..ingest.pipeline import dataset_folder
 from ..lifetime.io import load_lifetime_model
@@ -47,11 +55,15 @@ PREDICTIONS = Path(PREDICTIONS_PARQUET).stem   # .csv and .parquet
 SUMMARY_FILE = META
 REPORT_FILE = "lifetime_report.html"
 GALLERY_DIR = "gallery"
-RISK_CLASSES = ("high", "elevated", "low")
+CANNOT_TELL = "cannot tell"
+RISK_CLASSES = ("high", "elevated", "low", CANNOT_TELL)
+# why a joint cannot be told (counts.cannot_tell in prediction.json; a joint may have several causes)
+CAUSES = ("unmeasurable", "no_input_image", "no_model_input", "ood")
 TABLE_COLUMNS = ("joint_id", "board_id", "component", "predicted_cycles", "lower_cycles", "upper_cycles",
-                 "risk_class", "verdict", "failed_rules", "void_fraction", "largest_void_fraction",
+                 "risk_class", "reason", "verdict", "failed_rules", "void_fraction", "largest_void_fraction",
                  "edge_void_fraction", "void_count", "crack_fraction", "crack_length_um", "ood_score", "ood",
-                 "has_xray", "xray_image_id", "micrograph_image_id")
+                 "measurable", "has_xray", "xray_image_id", "micrograph_image_id")
+MODALITY_WORDS = {"xray": "X-ray", "micrograph": "cross-section"}
 
 
 @dataclass(frozen=True)
@@ -178,26 +190,86 @@ def _predict_dataset(dataset_dir: Path, opened: OpenedModel, cfg: PredictConfig,
     timings["predict"] = time.perf_counter() - clock
     clock = time.perf_counter()
     accept = acceptance_table(inputs.images, load_rules()).set_index("joint_id")
-    scores, flags, drift, note = _checks(opened.reference, inputs.profile, cfg)
+    scores, flags, drift, note, threshold = _checks(opened.reference, inputs.profile, cfg)
     timings["checks"] = time.perf_counter() - clock
-    table = _table(inputs.joints, log_pred, accept, scores, flags, cfg.required_cycles)
-    summary = _summary(inputs.ds, table, drift, cfg, opened.meta)
+    model = opened.model
+    needs = model.spec.modality if model.encoder is not None and model.spec is not None else None
+    causes, reasons, measurable = abstentions(
+        inputs.joints, inputs.images, flags, scores, threshold, needs,
+        float((opened.meta.get("config") or {}).get("input_max_cycles", 0) or 0))
+    table = _table(inputs.joints, log_pred, accept, scores, flags, cfg.required_cycles, reasons, measurable)
+    summary = _summary(inputs.ds, table, drift, cfg, opened.meta, causes)
+    summary["settings"]["ood_threshold"] = threshold
     if note:
         summary["checks_note"] = note
     return table, summary
 
 
 def _checks(reference: pd.DataFrame | None, profile: pd.DataFrame, cfg: PredictConfig):
-    """OOD scores and flags, the drift report, and why they are missing (if they are)."""
+    """OOD scores and flags, the drift report, why they are missing (if they are), and the OOD threshold."""
     nothing = (np.full(len(profile), np.nan), np.zeros(len(profile), bool), None)
     problem = reference_problem(reference)
     if problem:
-        return (*nothing, f"no out-of-distribution or drift check: {problem}")
+        return (*nothing, f"no out-of-distribution or drift check: {problem}", None)
     scorer = OodScorer.fit(reference, cfg.drift)
     scores, flags = scorer.scores(profile)
     if profile["has_xray"].sum() < 2:
-        return scores, flags, None, "no drift check: fewer than 2 joints have an as-reflowed X-ray"
-    return scores, flags, check_drift(reference, profile, cfg.drift, scorer), None
+        return scores, flags, None, "no drift check: fewer than 2 joints have an as-reflowed X-ray", scorer.threshold
+    return scores, flags, check_drift(reference, profile, cfg.drift, scorer), None, scorer.threshold
+
+
+def abstentions(joints: pd.DataFrame, images: pd.DataFrame, flags: np.ndarray, scores: np.ndarray,
+                threshold: float | None, needs: str | None, input_max_cycles: float = 0.0):
+    """Why each joint of the joint table cannot be told (its prediction rests on what the model has not seen).
+
+    Returns ``(causes, reasons, measurable)``: a boolean array per cause of :data:`CAUSES`, one
+    reason text per joint ("" when its prediction is trustworthy), and whether every input image
+    of the joint was measured (``measure_status == "ok"``). The input images are the ones the
+    model reads: the joint table's X-ray and cross-section (features, and the encoder's image);
+    ``needs`` is the modality the encoder reads (None: no encoder). Only the images table's
+    ``measure_status`` / ``measure_reason`` and the OOD flags are used, not how measuring works.
+    """
+    n = len(joints)
+    status = images.drop_duplicates("image_id").set_index("image_id")
+    states = status["measure_status"] if "measure_status" in status else pd.Series(dtype=object)
+    whys = status["measure_reason"] if "measure_reason" in status else pd.Series(dtype=object)
+    state_of = {i: "" if _missing(s) else str(s).strip() for i, s in states.items()}
+    why_of = {i: "" if _missing(r) else str(r).strip() for i, r in whys.items()}
+    early, late = (("as-reflowed ", "") if input_max_cycles <= 0 else
+                   ("", f" at or before {input_max_cycles:g} cycles"))
+    causes = {c: np.zeros(n, bool) for c in CAUSES}
+    reasons, measurable = [], np.zeros(n, bool)
+    for row, (xray, micro) in enumerate(zip(joints["xray_image_id"], joints["micrograph_image_id"])):
+        parts, used = [], {m: i for m, i in (("xray", xray), ("micrograph", micro)) if not _missing(i)}
+        for modality, image in used.items():
+            if state_of.get(image, "").lower() != "ok":
+                why = why_of.get(image) or f"measure status {state_of.get(image) or 'missing'}"
+                parts.append(f"could not be measured ({MODALITY_WORDS[modality]}): {why}")
+                causes["unmeasurable"][row] = True
+        measurable[row] = bool(used) and not causes["unmeasurable"][row]
+        if not used:
+            parts.append(f"no usable input image (no {early}X-ray or cross-section{late})")
+            causes["no_input_image"][row] = True
+        elif needs is not None and needs not in used:
+            parts.append(f"no {early}{MODALITY_WORDS.get(needs, needs)}{late}, which the model needs")
+            causes["no_model_input"][row] = True
+        if bool(flags[row]):
+            score = float(scores[row])
+            told = f"score {score:.2f}" if np.isfinite(score) else "score not recorded"
+            told += f" > threshold {threshold:.2f}" if threshold is not None and np.isfinite(threshold) else ""
+            parts.append(f"out of distribution ({told})")
+            causes["ood"][row] = True
+        reasons.append("; ".join(parts))
+    return causes, reasons, measurable
+
+
+def _missing(item) -> bool:
+    if item is None:
+        return True
+    try:
+        return bool(pd.isna(item))
+    except (TypeError, ValueError):
+        return False
 
 
 def _embed(model, data: JointData, device: str, chunk: int, progress) -> np.ndarray:
@@ -209,18 +281,25 @@ def _embed(model, data: JointData, device: str, chunk: int, progress) -> np.ndar
     return np.concatenate(parts) if parts else np.zeros((0, model.encoder.out_dim))
 
 
-def risk_classes(lower: np.ndarray, predicted: np.ndarray, required: float) -> np.ndarray:
-    """high: predicted life below the required life; elevated: only the interval's lower end below it."""
-    return np.where(predicted < required, "high", np.where(lower < required, "elevated", "low"))
+def risk_classes(lower: np.ndarray, predicted: np.ndarray, required: float, reasons=None) -> np.ndarray:
+    """high: predicted life below the required life; elevated: only the interval's lower end below it;
+    ``cannot tell`` wherever ``reasons`` (one text per joint) names why the prediction is not trustworthy."""
+    classes = np.where(predicted < required, "high", np.where(lower < required, "elevated", "low")).astype(object)
+    if reasons is not None:
+        classes[np.array([bool(r) for r in reasons], dtype=bool)] = CANNOT_TELL
+    return classes.astype(str)
 
 
 def _table(joints: pd.DataFrame, log_pred: pd.DataFrame, accept: pd.DataFrame, scores: np.ndarray,
-           flags: np.ndarray, required: float) -> pd.DataFrame:
+           flags: np.ndarray, required: float, reasons=None, measurable=None) -> pd.DataFrame:
     out = joints[["joint_id", "board_id", "component"]].astype(str).reset_index(drop=True)
     out["predicted_cycles"] = np.exp(log_pred["log_pred"].to_numpy())
     out["lower_cycles"] = np.exp(log_pred["log_lo"].to_numpy())
     out["upper_cycles"] = np.exp(log_pred["log_hi"].to_numpy())
-    out["risk_class"] = risk_classes(out["lower_cycles"].to_numpy(), out["predicted_cycles"].to_numpy(), required)
+    reasons = [""] * len(out) if reasons is None else [str(r) for r in reasons]
+    out["risk_class"] = risk_classes(out["lower_cycles"].to_numpy(), out["predicted_cycles"].to_numpy(), required,
+                                     reasons)
+    out["reason"] = reasons
     verdicts = accept.reindex(out["joint_id"])
     out["verdict"] = verdicts["verdict"].fillna("unchecked").to_numpy()
     out["failed_rules"] = verdicts["failed_rules"].fillna("").to_numpy()
@@ -229,6 +308,7 @@ def _table(joints: pd.DataFrame, log_pred: pd.DataFrame, accept: pd.DataFrame, s
         out[name] = verdicts[name].astype(float).to_numpy() if name in verdicts else np.nan
     out["ood_score"] = scores
     out["ood"] = np.asarray(flags, bool)
+    out["measurable"] = np.ones(len(out), bool) if measurable is None else np.asarray(measurable, bool)
     out["has_xray"] = joints["xray_image_id"].notna().to_numpy()
     out["xray_image_id"] = joints["xray_image_id"].astype(object).where(joints["xray_image_id"].notna(), None).to_numpy()
     out["micrograph_image_id"] = joints["micrograph_image_id"].astype(object) \
@@ -238,24 +318,34 @@ def _table(joints: pd.DataFrame, log_pred: pd.DataFrame, accept: pd.DataFrame, s
 
 def _weibull(lives: np.ndarray, level: float) -> tuple[dict | None, str]:
     try:
-        return fit_weibull(lives, level).to_dict(), ("fitted to the predicted median lives of this batch, not to "
-                                                      "observed failures; the bounds cover sampling of these "
-                                                      "predictions only, not the prediction error of each joint")
+        return fit_weibull(lives, level).to_dict(), ("fitted to the predicted median lives of this batch's joints "
+                                                      "with a trustworthy prediction, not to observed failures; the "
+                                                      "bounds cover sampling of these predictions only, not the "
+                                                      "prediction error of each joint")
     except MawisError as exc:
         return None, f"no Weibull fit: {exc}"
 
 
-def _summary(ds, table: pd.DataFrame, drift: dict | None, cfg: PredictConfig, meta: dict) -> dict:
-    weibull, note = _weibull(table["predicted_cycles"].to_numpy(), cfg.weibull_level)
+def _summary(ds, table: pd.DataFrame, drift: dict | None, cfg: PredictConfig, meta: dict,
+             causes: dict | None = None) -> dict:
+    trusted = table[table["risk_class"] != CANNOT_TELL]
+    n, told = len(table), len(trusted)
+    weibull, note = _weibull(trusted["predicted_cycles"].to_numpy(), cfg.weibull_level)
     by_component = {}
-    for component, group in table.groupby("component"):
+    for component, group in trusted.groupby("component"):
         if len(group) >= cfg.min_component_joints:
             fit, _ = _weibull(group["predicted_cycles"].to_numpy(), cfg.weibull_level)
             if fit is not None:
                 by_component[str(component)] = fit
-    counts = {"risk": {k: int((table["risk_class"] == k).sum()) for k in RISK_CLASSES},
+    causes = causes or {}
+    cannot = {"joints": n - told,
+              **{c: int(np.asarray(causes[c], bool).sum()) if c in causes else 0 for c in CAUSES}}
+    counts = {"joints": n, "trusted": told,
+              "risk": {k: int((table["risk_class"] == k).sum()) for k in RISK_CLASSES},
+              "cannot_tell": cannot,
               "verdict": {k: int((table["verdict"] == k).sum()) for k in ("pass", "fail", "unchecked")},
-              "ood": int(table["ood"].sum()), "without_xray": int((~table["has_xray"]).sum())}
+              "ood": int(table["ood"].sum()), "unmeasurable": int((~table["measurable"]).sum()),
+              "without_xray": int((~table["has_xray"]).sum())}
     return {"format": FORMAT, "version": FORMAT_VERSION,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "mawis_version": __version__,
             "batch": {"fingerprint": ds.info.get("batch_fingerprint"), "joints": int(len(table)),
@@ -264,7 +354,9 @@ def _summary(ds, table: pd.DataFrame, drift: dict | None, cfg: PredictConfig, me
                          "interval_level": (meta.get("head") or {}).get("interval_level"),
                          "ood_quantile": cfg.drift.ood_quantile, "weibull_level": cfg.weibull_level,
                          "rules_version": load_rules().version},
-            "counts": counts, "weibull": weibull, "weibull_note": note, "weibull_by_component": by_component,
+            "counts": counts, "weibull": weibull, "weibull_note": note,
+            "weibull_basis": {"joints": int(weibull["n"]) if weibull else 0, "of": n, "cannot_tell": n - told},
+            "weibull_by_component": by_component,
             "drift": None if drift is None else {k: drift[k] for k in ("drift", "testable", "p_value", "alpha",
                                                                          "domain_auc", "summary", "tests")},
             "gallery": []}
@@ -287,18 +379,27 @@ def _write_outputs(tmp: Path, table: pd.DataFrame, summary: dict, dataset_dir: P
     (tmp / SUMMARY_FILE).write_text(dumps(summary))
 
 
+def gallery_joints(table: pd.DataFrame, count: int) -> pd.DataFrame:
+    """The riskiest joints with a trustworthy prediction (shortest predicted life first), then joints
+    that cannot be told (a third of the places when there are enough of both kinds), so a reader sees why."""
+    trusted, cannot = table[table["risk_class"] != CANNOT_TELL], table[table["risk_class"] == CANNOT_TELL]
+    places = min(len(cannot), max(count, 0), max(count - len(trusted), 1, count // 3))
+    return pd.concat([trusted.head(count - places), cannot.head(places)])
+
+
 def _gallery(tmp: Path, table: pd.DataFrame, dataset_dir: Path, count: int) -> list[dict]:
-    """The riskiest joints (shortest predicted life) with overlays of their input images."""
+    """The riskiest joints with overlays of their input images (see :func:`gallery_joints`)."""
     ds = load_dataset(dataset_dir)
-    riskiest = table.head(count)
+    riskiest = gallery_joints(table, count)
     ids = [i for col in ("xray_image_id", "micrograph_image_id") for i in riskiest[col] if i]
     rows = ds.images[ds.images["image_id"].isin(set(ids))]
     if not rows.empty:
-        write_overlays(rows, {m: ds.crops(m) for m in ("xray", "micrograph")}, tmp / GALLERY_DIR)
+        write_overlays(rows, ds.region, tmp / GALLERY_DIR, recorded_measure_settings(ds.info["config"]))
     cards = []
     for _, r in riskiest.iterrows():
         card = {k: v for k, v in r.items() if k in ("joint_id", "board_id", "component", "predicted_cycles", "lower_cycles", "upper_cycles",
-                         "risk_class", "verdict", "failed_rules", "void_fraction", "crack_fraction", "ood")}
+                         "risk_class", "reason", "verdict", "failed_rules", "void_fraction", "crack_fraction",
+                         "ood")}
         for modality in ("xray", "micrograph"):
             image = r[f"{modality}_image_id"]
             name = overlay_name(image) if image else None
