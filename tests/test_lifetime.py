@@ -75,8 +75,10 @@ def test_ignoring_censoring_biases_predictions_and_the_censoring_aware_fit_does_
 
 
 def test_conformal_interval_covers_its_nominal_share_of_true_lives_under_censoring():
+    # 2,000 calibration joints: over data seeds 0-39 the coverage then missed 0.8 by at most 0.027
+    # (with 600 it missed by up to 0.042, within 0.008 of the tolerance)
     x, _, observed, event = campaign(600, seed=3)
-    x_cal, _, obs_cal, ev_cal = campaign(600, seed=4)
+    x_cal, _, obs_cal, ev_cal = campaign(2000, seed=4)
     x_test, true_test, obs_test, ev_test = campaign(5000, seed=5)
     model = LinearAFT(alpha=1.0).fit(x, observed, event)
     lo_q, hi_q = conformal_bounds((obs_cal - model.predict(x_cal)) / model.sigma, ev_cal, 0.8)
@@ -90,7 +92,9 @@ def test_conformal_interval_covers_its_nominal_share_of_true_lives_under_censori
 
 
 def test_a_hidden_upper_tail_is_mirrored_from_the_lower_one():
-    residuals = np.random.default_rng(0).normal(size=2000)
+    # 20,000 residuals: over seeds 0-39 the quantiles then missed by at most 0.046 (with 2,000 by up
+    # to 0.135, beyond the tolerance at 2 of 40 seeds)
+    residuals = np.random.default_rng(0).normal(size=20_000)
     alive = residuals > 1.0  # every joint beyond +1 sigma still alive when the test stopped
     observed = np.where(alive, 1.0, residuals)
     assert km_quantile(observed, ~alive, 0.9) is None
@@ -99,16 +103,24 @@ def test_a_hidden_upper_tail_is_mirrored_from_the_lower_one():
 
 
 def test_penalties_are_chosen_on_training_folds_and_leave_noise_out():
+    # Which of the near-equivalent candidates wins is a coin toss (with 160 joints, seed 0 chose
+    # "2 components, 1000 / 1" over "... 1000 / 100" by 7e-5 in held-out NLL, and over seeds 0-39
+    # three other candidates won too), so no winner is asserted. What holds at every seed (320
+    # joints, seeds 0-39): the noise coefficients stay below 0.038, the signal's within 0.036 of
+    # 0.5, and fitting the noise columns freely scores at least 0.0027 worse on held-out folds.
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(160, 12))
-    log_t = 7.0 + 0.5 * x[:, 8] + 0.3 * rng.normal(size=160)  # 8 noise "embedding" columns, then 4 features
+    n = 320
+    x = rng.normal(size=(n, 12))
+    log_t = 7.0 + 0.5 * x[:, 8] + 0.3 * rng.normal(size=n)  # 8 noise "embedding" columns, then 4 features
     grid = penalty_grid((1.0, 100.0), (1.0, 1000.0), n_embedding=8, n_columns=12, sizes=(2, 8))
-    assert len(grid) == 2 * 2 * 2
-    alpha, scores = select_alpha(x, log_t, np.ones(160, bool), np.arange(160) // 4, grid, 5)
-    assert len(scores) == 8
-    assert penalty_label(alpha, 8).startswith("2 components, 1000 / 1"), penalty_label(alpha, 8)
-    fitted = LinearAFT(alpha).fit(x, log_t, np.ones(160, bool))
-    assert (fitted.coef[2:8] == 0).all() and fitted.coef[8] == pytest.approx(0.5, abs=0.08)
+    labels = [penalty_label(alpha, 8) for alpha in grid]
+    assert len(set(labels)) == 2 * 2 * 2 and "2 components, 1000 / 1" in labels
+    alpha, scores = select_alpha(x, log_t, np.ones(n, bool), np.arange(n) // 4, grid, 5)
+    assert len(scores) == 8 and np.array_equal(alpha, grid[min(scores, key=scores.get)])
+    free = min(score for i, score in scores.items() if labels[i].startswith("8 components, 1 /"))
+    assert free > min(scores.values()) + 0.001, "noise columns fitted freely score worse on held-out folds"
+    fitted = LinearAFT(alpha).fit(x, log_t, np.ones(n, bool))
+    assert np.abs(fitted.coef[:8]).max() < 0.1 and fitted.coef[8] == pytest.approx(0.5, abs=0.08)
 
 
 def test_metrics_use_failed_joints_for_errors_and_all_for_concordance():
