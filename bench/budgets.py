@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mawis.ingest.config import IngestConfig
+from mawis.ingest.config import IngestConfig, recorded_measure_settings
 from mawis.ingest.dataset import load_dataset
 from mawis.ingest.pipeline import ingest_batch
 from mawis.lifetime.config import LifetimeConfig
@@ -56,7 +56,7 @@ def measure_rate(dataset: Path, images: int = 600) -> float:
     ds = load_dataset(dataset)
     rows = ds.images.head(images)
     clock = time.perf_counter()
-    measure_dataset(rows, {m: ds.crops(m) for m in ("xray", "micrograph")})
+    measure_dataset(rows, ds.region, recorded_measure_settings(ds.info["config"]))
     return len(rows) / (time.perf_counter() - clock)
 
 

@@ -77,8 +77,14 @@ def simulate(
     joints: int = typer.Option(200, "--joints", "-n", help="Number of solder joints."),
     seed: int = typer.Option(0, "--seed", "-s", help="Random seed; the same seed gives the same batch."),
     machine: str = typer.Option("xr-a", "--machine", "-m",
-                                help="Inspection site: xr-a (4 um/px, 16-bit TIFF), xr-b (9 um/px, 8-bit PNG), "
-                                     "xr-c (6 um/px, 2x2 joints per image with ROI columns)."),
+                                help="Inspection site (mawis/sim/machines.toml): xr-a (3-8 um/px, 16-bit TIFF, one "
+                                     "joint per image), xr-b (7-12 um/px, 8-bit PNG, noisy), xr-c (5-10 um/px, 2x2 "
+                                     "packages per image with ROIs), xr-d, xr-e, xr-f, xr-g; xr-h is held out."),
+    families: Optional[str] = typer.Option(None, "--families",
+                                           help="Comma-separated package families (mawis/sim/components.toml); "
+                                                "default: every family that is not held out."),
+    held_out: bool = typer.Option(False, "--held-out",
+                                  help="Add the held-out package family (never simulated unless named)."),
     micrographs: bool = typer.Option(True, "--micrographs/--no-micrographs",
                                      help="Cut cross-sections of a share of the joints (optical micrographs)."),
     micrograph_fraction: float = typer.Option(0.3, "--micrograph-fraction", help="Share of joints cross-sectioned."),
@@ -92,10 +98,16 @@ def simulate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT_DIR and the truth folder if they exist."),
 ) -> None:
     """Simulate a thermal-cycling campaign and write it as an inspection batch plus its ground truth."""
-    from .sim.config import CampaignConfig
+    from .errors import UsageError
+    from .sim.config import CampaignConfig, held_out_families
     from .sim.simulate import simulate_batch
 
-    cfg = CampaignConfig(joints=joints, seed=seed, machine=machine, micrographs=micrographs,
+    names = tuple(n.strip() for n in (families or "").split(",") if n.strip())
+    if families is not None and not names:
+        raise UsageError("--families names no family; give comma-separated names, e.g. --families R0402,QFN-16")
+    if held_out:  # the held-out family, beside any named ones
+        names += tuple(n for n in held_out_families() if n not in names)
+    cfg = CampaignConfig(joints=joints, seed=seed, machine=machine, families=names, micrographs=micrographs,
                          micrograph_fraction=micrograph_fraction, label_fraction=label_fraction,
                          end_cycles=end_cycles, workers=workers)
     with _progress_bar() as progress:
@@ -130,11 +142,11 @@ def ingest(
     strict: bool = typer.Option(False, "--strict", help="Refuse the batch if any image is bad (default: quarantine it)."),
     workers: int = typer.Option(0, "--workers", help="Worker processes (0 = one per CPU core)."),
     measure: bool = typer.Option(True, "--measure/--no-measure",
-                                 help="Measure voids and cracks on every crop (adds the metric columns)."),
+                                 help="Measure voids and cracks on every image (adds the metric columns)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the data set folder if it exists."),
 ) -> None:
-    """Validate a batch, align its images to canonical pixel sizes, derive lifetime labels,
-    measure voids and cracks, and write a data set."""
+    """Validate a batch, find each joint at its image's own resolution, measure voids and cracks
+    on the whole joint, cut joint-sized encoder crops, derive lifetime labels, and write a data set."""
     from .ingest.config import load_ingest_config
     from .ingest.pipeline import ingest_batch
 
@@ -322,16 +334,26 @@ def predict(
         result = run_predict(source, out, model=model, registry=Registry(registry), cfg=cfg, overwrite=overwrite,
                              workers=workers, progress=progress)
     s = result.summary
-    risk, weibull = s["counts"]["risk"], s["weibull"]
+    risk, weibull, cannot = s["counts"]["risk"], s["weibull"], s["counts"]["cannot_tell"]
+    n, told = s["batch"]["joints"], s["counts"]["trusted"]
+    why = ", ".join(f"{cannot[k]} {w}" for k, w in (("unmeasurable", "could not be measured"),
+                                                     ("no_input_image", "no usable input image"),
+                                                     ("no_model_input", "without the image the model reads"),
+                                                     ("ood", "out of distribution")) if cannot[k])
+    untold = f"{cannot['joints']} cannot tell ({why}); of the other {told}: " if cannot["joints"] else ""
     lines = [f"model     {s['model']['id']} ({s['model']['kind']})",
-             f"joints    {s['batch']['joints']} on {s['batch']['boards']} boards: {risk['high']} high, "
+             f"joints    {n} on {s['batch']['boards']} boards: {untold}{risk['high']} high, "
              f"{risk['elevated']} elevated, {risk['low']} low risk against {cfg.required_cycles:g} cycles",
              f"accept    {s['counts']['verdict']['fail']} joints fail the acceptance rules",
              f"OOD       {s['counts']['ood']} joints out of the training distribution"]
+    if cannot["joints"] * 2 > n:
+        lines.append(f"WARNING   most joints ({cannot['joints']} of {n}) cannot be told: the risk counts and B10 "
+                     "say nothing about the batch as a whole")
     if weibull:
         lines.append(f"Weibull   shape {weibull['shape']['value']:.2f}, characteristic life "
                      f"{weibull['characteristic_life']['value']:.0f}, B10 {weibull['b10']['value']:.0f} cycles "
-                     "(of the predicted lives)")
+                     f"(of the predicted lives; from {weibull['n']} of {n} joints"
+                     + (f", {cannot['joints']} cannot tell)" if cannot["joints"] else ")"))
     if s.get("drift"):
         lines.append(f"drift     {s['drift']['summary']}")
     lines += [f"report    {result.out_dir / REPORT_FILE}", f"table     {result.out_dir / 'predictions.csv'}"]
@@ -428,7 +450,8 @@ def demo(
     s = result.summary
     counts = s["prediction"]
     lines = ["", "findings of the SSL vs SL comparison:"] + [f"- {line}" for line in s["findings"]]
-    lines += ["", f"new batch  {counts['risk']['high']} high, {counts['risk']['elevated']} elevated, "
+    lines += ["", f"new batch  {counts['risk'].get('cannot tell', 0)} cannot tell; "
+                  f"{counts['risk']['high']} high, {counts['risk']['elevated']} elevated, "
                   f"{counts['risk']['low']} low risk; {counts['verdict']['fail']} fail acceptance; "
                   f"{counts['ood']} out of distribution",
               f"same station   {s['same_station_drift']}", f"other station  {s['other_station_drift']}", ""]
@@ -541,6 +564,34 @@ def evaluate(
     for line in result.metrics["findings"]:
         say(f"- {line}")
     say(f"report    {result.out_dir / 'comparison.html'}\nmetrics   {result.out_dir / 'metrics.json'}")
+
+
+@app.command()
+def gauge(
+    station_a: Path = typer.Argument(..., help="Batch or data set from the first station."),
+    station_b: Path = typer.Argument(..., help="Batch or data set of the same joints from the second station."),
+    out: Path = typer.Option(Path("reports/gauge"), "--out", "-o", help="Folder for gauge.json, gauge_pairs.csv "
+                                                                        "and gauge.png."),
+    workers: int = typer.Option(0, "--workers", help="Worker processes when a batch is ingested (0 = one per core)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output folder if it exists."),
+) -> None:
+    """Gauge study: measure the same joints from two stations and report how well they agree
+    (median, mean and 95th percentile of |difference|, bias, limits of agreement)."""
+    from .workflows.gauge import gauge as run_gauge
+
+    with _progress_bar() as progress:
+        result = run_gauge(station_a, station_b, out, overwrite=overwrite, workers=workers, progress=progress)
+    counts, report = result.study.counts, result.report
+    lines = [f"stations  A = {report['a']['station']}, B = {report['b']['station']}",
+             f"matched   {counts['matched']} image pairs ({counts['matched_xray']} X-ray, "
+             f"{counts['matched_micrograph']} cross-section); {counts['compared']} measured on both, "
+             f"{counts['unmeasurable_a']} unmeasurable on A, {counts['unmeasurable_b']} on B"]
+    for measure, a in result.study.summary.items():
+        lines.append(f"{measure:<22} n={a['n']:<4} |B-A| median {a['median_abs']:.2f}, mean {a['mean_abs']:.2f}, "
+                     f"p95 {a['p95_abs']:.2f} {a['unit']}; bias {a['bias']:+.2f} "
+                     f"[{a['bias_low']:+.2f}, {a['bias_high']:+.2f}]")
+    lines.append(f"written   {out}")
+    console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("contact-sheet")

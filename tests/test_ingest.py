@@ -1,4 +1,5 @@
-"""`mawis ingest`: aligned crops, labels and a data set that later stages can load."""
+"""`mawis ingest`: joints found, measurement regions and encoder crops, labels, and a data set
+that later stages can load."""
 
 from __future__ import annotations
 
@@ -9,13 +10,12 @@ import pandas as pd
 import pytest
 
 from mawis.cli import main
-from mawis.imaging.align import DEFAULT_ALIGNMENT, align_image, align_mask
+from mawis.batch.images import read_image
+from mawis.imaging.align import DEFAULT_ALIGNMENT
 from mawis.ingest.config import IngestConfig, load_ingest_config
 from mawis.ingest.dataset import load_dataset
 from mawis.ingest.pipeline import ingest_batch
-from mawis.sim import VoidModel, load_components, load_machines
-from mawis.sim.geometry import sample_joint_geometry
-from mawis.sim.xray import Pose, quantise, render_xray, sample_scene
+from mawis.measure.validation import truth_on_crop, truth_on_region
 
 from .conftest import assert_one_error_line, fail_after
 
@@ -25,29 +25,29 @@ CONFIG = IngestConfig(workers=2)
 @pytest.fixture(scope="module")
 def datasets(batches, tmp_path_factory):
     root = tmp_path_factory.mktemp("datasets")
-    return {m: ingest_batch(batches[m][0], root / m, CONFIG).dataset_dir for m in ("xr-a", "xr-c")}
+    return {m: ingest_batch(batches[m][0], root / m, CONFIG).dataset_dir for m in ("xr-a", "xr-b", "xr-c")}
 
 
-def test_same_joint_from_4_and_9_um_stations_gives_matching_crops():
-    """Sampling-rate alignment: same size in pixels, and the pad outlines overlap."""
-    spec = DEFAULT_ALIGNMENT["xray"]
-    ious = []
-    for seed in range(6):
-        geom = sample_joint_geometry(np.random.default_rng(seed), load_components()["LED-3535"], VoidModel(), 0.1)
-        scene = sample_scene(np.random.default_rng(seed + 100), geom)
-        masks = []
-        for k, machine in enumerate(("xr-a", "xr-b")):
-            station = load_machines()[machine].xray
-            pose = Pose((20.0 * (-1) ** k, -15.0 * (-1) ** k), 1.5 * k)   # placed differently on each station
-            signal, labels, *_ = render_xray(geom, scene, station, np.random.default_rng(seed), pose)
-            crop, centre = align_image(quantise(signal, station.bit_depth), station.pixel_size_um, spec)
-            assert crop.shape == (spec.crop_height, spec.crop_width) and crop.dtype == np.uint16
-            masks.append(align_mask(labels > 0, station.pixel_size_um, spec, centre))
-        ious.append((masks[0] & masks[1]).sum() / (masks[0] | masks[1]).sum())
-    assert min(ious) > 0.88, ious
+def test_same_joints_on_a_4_and_a_9_um_station_get_the_same_size(datasets):
+    """Sampling-rate alignment: the same joints (one campaign seed) imaged on two stations are
+    found with the same physical size, though their pixels differ by more than 2x."""
+    sizes = {}
+    for machine in ("xr-a", "xr-b"):
+        images = load_dataset(datasets[machine]).images
+        xray = images[(images["modality"] == "xray") & (images["measure_status"] == "ok")]
+        sizes[machine] = xray.set_index("image_id").groupby(xray["joint_id"].to_numpy())[
+            ["joint_area_um2", "joint_length_um"]].first()
+    both = sizes["xr-a"].join(sizes["xr-b"], how="inner", lsuffix="_a", rsuffix="_b")
+    assert len(both) >= 20
+    area = both["joint_area_um2_b"] / both["joint_area_um2_a"]
+    length = both["joint_length_um_b"] / both["joint_length_um_a"]
+    # most joints agree closely; a pad half under a package body can lose its lighter half on the
+    # noisy station (README, known limits), so the bound is on the median and the middle half
+    assert abs(area.median() - 1) < 0.05 and area.between(0.85, 1.15).mean() > 0.75, area.describe()
+    assert abs(length.median() - 1) < 0.04 and length.between(0.9, 1.1).mean() > 0.8, length.describe()
 
 
-def test_dataset_tables_and_crops(datasets, batches):
+def test_dataset_tables_crops_and_regions(datasets, batches):
     ds = load_dataset(datasets["xr-a"])
     manifest = pd.read_csv(batches["xr-a"][0] / "manifest.csv")
     assert len(ds.images) == len(manifest) and set(ds.images["image_id"]) == set(manifest["image_id"])
@@ -56,9 +56,17 @@ def test_dataset_tables_and_crops(datasets, batches):
         crops = ds.crops(modality)
         assert isinstance(crops, np.memmap) and crops.shape == (len(rows), spec.crop_height, spec.crop_width)
         assert sorted(rows["crop_index"]) == list(range(len(rows)))
-        assert (rows["canonical_pixel_size_um"] == spec.pixel_size_um).all()
+        # joint-sized crops: their pixel size follows the joint (0.2-10 mm joints, 128 or 640 px)
+        assert rows["crop_pixel_size_um"].between(0.2, 150).all()
+        for _, row in rows.head(5).iterrows():
+            region = ds.region(row)
+            assert region.dtype == np.uint16 and region.shape == (row["region_rows"], row["region_cols"])
     xray = ds.images[ds.images["modality"] == "xray"]
-    assert (xray["source_pixel_size_um"] == 4.0).all() and (xray["source_bit_depth"] == 16).all()
+    # measured on the image's own grid, shrunk only where the joint would span more than 320 px
+    ratio = xray["region_pixel_size_um"] / xray["source_pixel_size_um"]
+    small = xray["joint_length_um"] / xray["source_pixel_size_um"] < 300
+    assert (ratio >= 1 - 1e-9).all() and np.isclose(ratio[small], 1.0).mean() > 0.8
+    assert (xray["joint_length_um"] / xray["region_pixel_size_um"]).max() <= 330
     assert "inspection" in ds.images.columns, "extra manifest columns are kept"
     labelled = ds.images.dropna(subset=["cycles_to_failure"])
     assert len(labelled) > 0 and labelled["censored"].dtype == "boolean"
@@ -68,24 +76,29 @@ def test_dataset_tables_and_crops(datasets, batches):
 
 
 @pytest.mark.parametrize("machine", ["xr-a", "xr-c"])
-def test_crops_are_centred_on_the_whole_joint(datasets, batches, machine):
-    """The crop centre sits on the solder (not pulled to the copper trace) and the joint is inside."""
-    from mawis.batch.images import read_image
-
+def test_region_and_crop_hold_the_whole_joint(datasets, batches, machine):
+    """The measurement region holds every pixel of the joint's true outline; the encoder crop
+    is centred on it and shows it whole, with its margin, whatever the joint's size."""
     ds = load_dataset(datasets[machine])
     truth_images = pd.read_csv(batches[machine][1] / "images.csv").set_index("image_id")
     xray = ds.images[ds.images["modality"] == "xray"]
     if machine == "xr-c":
         assert xray["roi_w"].notna().all() and xray["path"].duplicated().any()
     spec = DEFAULT_ALIGNMENT["xray"]
-    offsets = []
+    offsets, fills, whole = [], [], []
     for _, row in xray.iterrows():
         mask = read_image(batches[machine][1] / truth_images.at[row["image_id"], "mask_path"]) > 0
-        solder = align_mask(mask, row["source_pixel_size_um"], spec, (row["crop_centre_row"], row["crop_centre_col"]))
+        in_region = truth_on_region(mask, 1.0, row)
+        assert in_region.sum() >= 0.98 * mask.sum() * (row["source_pixel_size_um"] / row["region_pixel_size_um"]) ** 2
+        solder = truth_on_crop(mask, 1.0, row, (spec.crop_height, spec.crop_width))
         rows, cols = np.nonzero(solder)
         offsets.append(np.hypot(rows.mean() - (spec.crop_height - 1) / 2, cols.mean() - (spec.crop_width - 1) / 2))
-        assert not (solder[0].any() or solder[-1].any() or solder[:, 0].any() or solder[:, -1].any())
-    assert np.median(offsets) < 1.5 and max(offsets) < 5, (np.median(offsets), max(offsets))
+        fills.append(max(np.ptp(rows), np.ptp(cols)) / spec.crop_width)
+        whole.append(not (solder[0].any() or solder[-1].any() or solder[:, 0].any() or solder[:, -1].any()))
+    # the crop follows the measured outline, so where that misses part of a pad the crop may cut it
+    assert np.mean(whole) > 0.95 and np.median(offsets) < 2.5, (np.mean(whole), np.median(offsets))
+    # the joint's long side spans about 1 / (1 + joint_margin) of the crop
+    assert 0.65 < np.median(fills) < 0.85, np.median(fills)
 
 
 def test_labels_in_dataset_agree_with_truth(datasets, batches):
@@ -106,20 +119,24 @@ def test_reingest_is_identical_and_needs_overwrite(batches, tmp_path, capsys):
     batch = batches["xr-a"][0]
     first = ingest_batch(batch, tmp_path / "one", CONFIG).dataset_dir
     second = ingest_batch(batch, tmp_path / "two", IngestConfig(workers=1)).dataset_dir
-    for name in ("images.parquet", "labels.parquet", "crops_xray.npy", "crops_micrograph.npy", "dataset.json"):
+    for name in ("images.parquet", "labels.parquet", "crops_xray.npy", "crops_micrograph.npy", "regions_xray.npy",
+                 "regions_micrograph.npy", "dataset.json"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     code = main(["ingest", str(batch), "--out", str(first)])
     assert code == 4 and "--overwrite" in capsys.readouterr().err
     assert main(["ingest", str(batch), "--out", str(first), "--overwrite"]) == 0
 
 
-def test_config_file_changes_canonical_sampling(batches, tmp_path):
+def test_config_file_changes_crops_and_thresholds(batches, tmp_path):
     toml = tmp_path / "ingest.toml"
-    toml.write_text("[xray]\npixel_size_um = 8.0\ncrop_height = 64\ncrop_width = 64\n"
-                    "[thresholds]\ncrack_fraction = 0.3\n")
+    toml.write_text("[xray]\nfield_of_view = \"fixed\"\npixel_size_um = 8.0\ncrop_height = 64\ncrop_width = 64\n"
+                    "[voids]\nseed_sigmas = 5.0\n[thresholds]\ncrack_fraction = 0.3\n")
     config = load_ingest_config(toml, workers=2)
     ds = load_dataset(ingest_batch(batches["xr-a"][0], tmp_path / "ds", config).dataset_dir)
     assert ds.crops("xray").shape[1:] == (64, 64)
+    xray = ds.images[ds.images["modality"] == "xray"]
+    assert (xray["crop_pixel_size_um"] == 8.0).all(), "a fixed field of view has one pixel size"
+    assert ds.info["config"]["voids"]["seed_sigmas"] == 5.0
     default = load_dataset(ingest_batch(batches["xr-a"][0], tmp_path / "ds0", CONFIG).dataset_dir)
     failed = lambda d: (~d.labels["censored"]).sum()  # noqa: E731
     assert failed(ds) > failed(default), "a lower crack threshold finds failures earlier, so more of them"
@@ -153,7 +170,9 @@ def test_overwrite_never_replaces_a_foreign_folder(batches, tmp_path, capsys):
 @pytest.mark.parametrize("text, message", [
     ("[xray]\ncrop_height = \"128\"\n", "[xray] crop_height must be an integer"),
     ("[xray]\ncrop_height = 100000\n", "[xray] crop_height must be an integer in [8, 4096]"),
-    ("[xray]\ncentre_on = \"nose\"\n", "centre_on must be one of dark_blob, frame"),
+    ("[xray]\nfield_of_view = \"nose\"\n", "field_of_view must be one of joint, fixed"),
+    ("[voids]\nseed_sigmas = \"4\"\n", "[voids] seed_sigmas must be a number"),
+    ("[locate]\nmax_joint_um = 50.0\n", "[locate] needs 0 < min_joint_um < max_joint_um"),
     ("[thresholds]\ncrack_fraction = \"0.3\"\n", "[thresholds] crack_fraction must be a number"),
     ("min_side_px = \"big\"\n", "min_side_px must be an integer"),
     ("max_image_pixels = 10\n", "max_image_pixels must be an integer in [64, 10000000000]"),

@@ -149,7 +149,7 @@ BAD_IMAGES = [
     ("wrong-extension", lambda b: (shutil.copy(b / pd.read_csv(b / "manifest.csv")["path"][0], b / "x.gif"),
                                    set_cell("manifest.csv", "path", "x.gif")(b)), "unsupported image type '.gif'"),
     ("roi-outside", lambda b: edit(b, "manifest.csv", lambda f: [f.__setitem__(c, [v] + [""] * (len(f) - 1))
-                                                                 for c, v in zip("xywh", ("100", "100", "500", "50"))]),
+                                                                 for c, v in zip("xywh", ("100000", "100", "500", "50"))]),
      "lies outside the"),
     ("tiny-roi", lambda b: edit(b, "manifest.csv", lambda f: [f.__setitem__(c, [v] + [""] * (len(f) - 1))
                                                               for c, v in zip("xywh", ("0", "0", "4", "4"))]),

@@ -33,7 +33,8 @@ class EvaluationConfig:
     models: tuple[str, ...] = ("ssl", "ssl-finetune", "sl", "random", "features")
     curve_models: tuple[str, ...] = ("ssl", "sl", "random", "features")
     pretrain_on_test: bool = False       # let pretraining see the test joints' images (never their labels)
-    distortions: tuple[tuple[str, float], ...] = (("gamma", 0.7), ("gamma", 1.4), ("noise", 0.03), ("blur", 1.5))
+    # (kind, level): gamma exponent, noise sigma of full scale, blur sigma in um
+    distortions: tuple[tuple[str, float], ...] = (("gamma", 0.7), ("gamma", 1.4), ("noise", 0.03), ("blur", 7.5))
     saliency_examples: int = 6
     saliency_joints: int = 150           # test joints whose maps are scored
     tsne: bool = True

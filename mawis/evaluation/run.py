@@ -23,15 +23,16 @@ import torch
 
 from ..atomic import atomic_dir, check_writable_target
 from ..errors import MawisError
-from ..imaging.align import CROP_MAX, ModalityAlignment
+from ..imaging.align import from_crop_dtype
 from ..ingest.dataset import Dataset, load_dataset
 from ..jsonio import dumps
 from ..lifetime.metrics import lifetime_metrics
 from ..lifetime.models import (JointData, LifetimeModel, check_labels, encoder_info, fit_kind, input_spec,
                                joint_inputs, subsample_labels)
 from ..lifetime.table import XRAY_FEATURES, joint_table
-from ..measure.pipeline import measure_crop
-from ..measure.xray import segment_voids
+from ..ingest.config import recorded_measure_settings
+from ..ingest.dataset import placements
+from ..measure.pipeline import analyse_xray, measure_region
 from ..ssl.data import InputSpec, crops_to_inputs, dataset_fingerprint
 from ..ssl.model_io import LoadedEncoder, load_encoder
 from ..ssl.probe import regression_probe
@@ -167,39 +168,55 @@ def _label_efficiency(ctx: _Context, headline: dict) -> list[dict]:
     return rows
 
 
-def _test_xray_crops(ctx: _Context) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (in the test table) of joints with an X-ray, and their aligned crops in [0, 1]."""
+@dataclass
+class _TestXrays:
+    """The test joints' X-rays: positions in the test table, image rows, crops and regions in [0, 1]."""
+    has: np.ndarray
+    rows: pd.DataFrame
+    crops: np.ndarray
+    regions: list
+
+
+def _test_xrays(ctx: _Context) -> _TestXrays:
     joints = ctx.test.joints
     has = np.nonzero(joints["xray_image_id"].notna().to_numpy())[0]
     if not len(has):
-        return has, np.zeros((0, 0, 0), np.float32)
-    rows = ctx.ds.images.set_index("image_id").loc[joints["xray_image_id"].iloc[has]]
+        return _TestXrays(has, pd.DataFrame(), np.zeros((0, 0, 0), np.float32), [])
+    rows = ctx.ds.images.set_index("image_id").loc[joints["xray_image_id"].iloc[has]].reset_index()
     crops = ctx.ds.crops("xray")
-    return has, np.stack([crops[int(i)] for i in rows["crop_index"]]).astype(np.float32) / CROP_MAX
+    return _TestXrays(has, rows, from_crop_dtype(np.stack([crops[int(i)] for i in rows["crop_index"]])),
+                      [from_crop_dtype(ctx.ds.region(r)) for _, r in rows.iterrows()])
 
 
-def _distorted_test(ctx: _Context, has: np.ndarray, crops: np.ndarray, kind: str, level: float) -> JointData:
-    bad = distort(crops, kind, level, seed=ctx.cfg.split_seed)
+def _distorted_test(ctx: _Context, xrays: _TestXrays, kind: str, level: float) -> JointData:
+    seed = ctx.cfg.split_seed
+    settings = recorded_measure_settings(ctx.ds.info["config"])
+    measured = []
+    bad_crops = np.empty_like(xrays.crops)
+    for k, (_, row) in enumerate(xrays.rows.iterrows()):
+        bad_crops[k] = distort(xrays.crops[k], kind, level, float(row["crop_pixel_size_um"]), seed + k)
+        pixel_um = float(row["region_pixel_size_um"])
+        measured.append(measure_region("xray", distort(xrays.regions[k], kind, level, pixel_um, seed + k),
+                                       pixel_um, settings))
+    measured = pd.DataFrame(measured)
     joints = ctx.test.joints.copy()
-    pixel_um = float(ctx.ds.info["config"]["xray"]["pixel_size_um"])
-    measured = pd.DataFrame([measure_crop("xray", c, pixel_um) for c in bad])
     for name in XRAY_FEATURES:
         values = pd.to_numeric(measured.get(name), errors="coerce") if name in measured else np.nan
-        joints.loc[joints.index[has], name] = np.asarray(values, dtype=float)
+        joints.loc[joints.index[xrays.has], name] = np.asarray(values, dtype=float)
     images = ctx.test.images.clone()
     if ctx.spec.modality == "xray":
-        images[torch.from_numpy(has)] = crops_to_inputs(bad, ctx.spec)
+        images[torch.from_numpy(xrays.has)] = crops_to_inputs(bad_crops, ctx.spec)
     return JointData(joints, images, ctx.test.has_image)
 
 
-def _robustness(ctx: _Context, models: dict, clean: dict, has: np.ndarray, crops: np.ndarray) -> list[dict]:
+def _robustness(ctx: _Context, models: dict, clean: dict, xrays: _TestXrays) -> list[dict]:
     rows = []
-    if not len(has):  # no test X-rays to distort
+    if not len(xrays.has):  # no test X-rays to distort
         return rows
     for i, (kind_d, level) in enumerate(ctx.cfg.distortions):
         if ctx.progress:
             ctx.progress("distortions", i, len(ctx.cfg.distortions))
-        test = _distorted_test(ctx, has, crops, kind_d, level)
+        test = _distorted_test(ctx, xrays, kind_d, level)
         for kind, model in models.items():
             score, _ = _score(model, test, intervals=False)
             base = clean[kind]["mae"]
@@ -242,25 +259,33 @@ def _embedding_maps(ctx: _Context, models: dict) -> tuple[pd.DataFrame, dict]:
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), probes
 
 
-def _void_masks(ctx: _Context, rows: pd.DataFrame, crops: np.ndarray, truth_dir: Path | None) -> np.ndarray:
-    if truth_dir is None:
-        return np.stack([segment_voids(c).voids for c in crops])
-    from ..measure.validation import true_void_mask
-    truth = pd.read_csv(truth_dir / "images.csv").set_index("image_id")
-    spec = ModalityAlignment(**ctx.ds.info["config"]["xray"])
-    return np.stack([true_void_mask(truth_dir, truth.loc[r["image_id"]], spec,
-                                    (r["crop_centre_row"], r["crop_centre_col"])) for _, r in rows.iterrows()])
+def _void_masks(ctx: _Context, xrays: _TestXrays, pick: np.ndarray, truth_dir: Path | None) -> np.ndarray:
+    """Void masks of the picked test X-rays on their encoder crops: the simulator's truth where
+    given, else what measurement found on the region, carried onto the crop."""
+    shape = xrays.crops.shape[1:]
+    rows = xrays.rows.iloc[pick]
+    if truth_dir is not None:
+        from ..measure.validation import true_void_mask
+        truth = pd.read_csv(truth_dir / "images.csv").set_index("image_id")
+        return np.stack([true_void_mask(truth_dir, truth.loc[r["image_id"]], r, shape) for _, r in rows.iterrows()])
+    settings = recorded_measure_settings(ctx.ds.info["config"])
+    masks = []
+    for k, (_, row) in zip(pick, rows.iterrows()):
+        found = analyse_xray(xrays.regions[k], float(row["region_pixel_size_um"]), settings).voids
+        voids = found.voids if found is not None else np.zeros(xrays.regions[k].shape, bool)
+        region_at, crop_at = placements(row)
+        masks.append(region_at.warp(voids.astype(np.float32), crop_at, shape, nearest=False) >= 0.5)
+    return np.stack(masks)
 
 
-def _saliency(ctx: _Context, models: dict, truth_dir: Path | None, has: np.ndarray,
-              crops: np.ndarray) -> tuple[dict, dict]:
+def _saliency(ctx: _Context, models: dict, truth_dir: Path | None, xrays: _TestXrays) -> tuple[dict, dict]:
+    has, crops = xrays.has, xrays.crops
     if ctx.spec.modality != "xray" or not len(has):
         return {}, {}
     joints = ctx.test.joints.iloc[has]
     voids = joints["void_fraction"].to_numpy(float)
     pick = np.argsort(-np.nan_to_num(voids, nan=-1.0))[: ctx.cfg.saliency_joints]  # joints with voids to find
-    rows = ctx.ds.images.set_index("image_id").loc[joints["xray_image_id"].iloc[pick]].reset_index()
-    masks = _void_masks(ctx, rows, crops[pick], truth_dir)
+    masks = _void_masks(ctx, xrays, pick, truth_dir)
     inputs = ctx.test.images[torch.from_numpy(has[pick])]
     scores, arrays = {}, {}
     for kind in ("sl", "ssl", "ssl-finetune", "random"):
@@ -418,11 +443,11 @@ def _run_stages(ctx: _Context, truth_dir: Path | None, timings: dict) -> dict:
             scores[kind].update(extra)
     timings["headline models"] = time.perf_counter() - clock
     parts = {"models": models, "scores": scores, "predictions": predictions}
-    xrays = _test_xray_crops(ctx)  # positions and crops, for the distortions and the saliency maps
+    xrays = _test_xrays(ctx)  # crops and regions, for the distortions and the saliency maps
     stages = {"label efficiency": lambda: _label_efficiency(ctx, scores),
-              "robustness": lambda: _robustness(ctx, models, scores, *xrays),
+              "robustness": lambda: _robustness(ctx, models, scores, xrays),
               "embedding maps": lambda: _embedding_maps(ctx, models),
-              "saliency": lambda: _saliency(ctx, models, truth_dir, *xrays)}
+              "saliency": lambda: _saliency(ctx, models, truth_dir, xrays)}
     for name, stage in stages.items():
         clock = time.perf_counter()
         ctx.log(name)

@@ -1,13 +1,21 @@
-"""Spatial alignment: every crop shows the same physical scale and field of view.
+"""Spatial alignment: regions to measure and crops for the encoder, in physical units.
 
-Stations differ in pixel size (4-9 um/px for X-ray, about 1 um/px for
-micrographs), so a 100 um void spans a different number of pixels on each. Here
-every image is (1) scaled to [0, 1] by its bit depth, (2) converted to grey, (3)
-resampled to the modality's canonical pixel size with an anti-aliasing filter
-(area averaging when shrinking, bicubic when enlarging), and (4) cut to a fixed
-physical field of view centred on the joint. After this a void of a given size has
-the same size in pixels whatever station took it, which is what lets lifetime
-models read size information from the crops.
+Stations differ in pixel size (1-20 um/px for X-ray, 0.5-2.5 um/px for cross-sections)
+and joints in size (0.2-10 mm). Two products come out of every image:
+
+* the **measurement region**: the joint plus a margin, at the image's own resolution
+  (or coarser where the joint would span too many pixels), where voids and cracks are
+  measured on the whole joint (:mod:`mawis.imaging.locate`, :mod:`mawis.measure`);
+* the **encoder crop**, a fixed number of pixels per modality. With
+  ``field_of_view = "joint"`` (the default) it shows the joint plus ``joint_margin`` of
+  its size, so every joint fills its crop whatever its size and the crop's pixel size
+  (``crop_pixel_size_um``) differs per image: the lifetime model reads physical size
+  from the measured joint dimensions instead. With ``"fixed"`` every crop shows the
+  same field of view at ``pixel_size_um`` (joints larger than it are cut).
+
+Geometry is recorded in the **ROI frame**: source pixels relative to the ROI's top-left
+corner (the whole image when there is no ROI), where the truth masks of the virtual lab
+also live. :class:`Placement` maps any of these grids onto another.
 """
 
 from __future__ import annotations
@@ -21,24 +29,59 @@ from ..batch.images import to_unit_float
 
 CROP_DTYPE = np.uint16
 CROP_MAX = 65535
+FIELDS_OF_VIEW = ("joint", "fixed")
 
 
 @dataclass(frozen=True)
 class ModalityAlignment:
-    """Canonical sampling of one modality."""
+    """The encoder crop of one modality."""
 
-    pixel_size_um: float
     crop_height: int
     crop_width: int
-    centre_on: str  # "dark_blob": the solder in an X-ray; "frame": the lab centres its cross-sections
+    field_of_view: str = "joint"   # "joint": the joint plus a margin fills the crop; "fixed": pixel_size_um per pixel
+    joint_margin: float = 0.3      # "joint": the crop spans the joint's extent times (1 + this)
+    pixel_size_um: float = 5.0     # "fixed": the crop's pixel size
 
 
 DEFAULT_ALIGNMENT = {
-    "xray": ModalityAlignment(pixel_size_um=5.0, crop_height=128, crop_width=128, centre_on="dark_blob"),
-    # fatigue cracks are 1.5-4 um wide: 1 um/px keeps them measurable; 256 x 640 um holds a
-    # 400-560 um wide joint with its fillets, pad and package edge
-    "micrograph": ModalityAlignment(pixel_size_um=1.0, crop_height=256, crop_width=640, centre_on="frame"),
+    "xray": ModalityAlignment(crop_height=128, crop_width=128, pixel_size_um=5.0),
+    # a cross-section is wide and flat: 256 x 640 keeps the solder layer tall enough to see
+    "micrograph": ModalityAlignment(crop_height=256, crop_width=640, pixel_size_um=1.0),
 }
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A grid placed in the ROI frame: its pixel (0, 0) covers source pixels from (x, y),
+    and one of its pixels spans ``step`` source pixels. ``flip`` mirrors the grid's
+    content ("lr", "ud", "lrud" or "") after the placement (cross-sections stored mirrored)."""
+
+    x: float
+    y: float
+    step: float
+    flip: str = ""
+
+    def warp(self, image: np.ndarray, onto: "Placement", shape: tuple[int, int], nearest: bool = True) -> np.ndarray:
+        """``image`` (on this grid) resampled onto the grid ``onto`` of ``shape`` (rows, cols)."""
+        image = _flipped(image, self.flip)
+        scale = self.step / onto.step
+        matrix = np.array([[scale, 0.0, (self.x - onto.x) / onto.step + 0.5 * scale - 0.5],
+                           [0.0, scale, (self.y - onto.y) / onto.step + 0.5 * scale - 0.5]], np.float32)
+        flags = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+        source = image.astype(np.uint8) if image.dtype == bool else image
+        if not nearest and scale < 0.8:  # shrinking: average first (warpAffine only samples)
+            source = cv2.GaussianBlur(source, (0, 0), 0.45 / scale)
+        out = cv2.warpAffine(source, matrix, (shape[1], shape[0]), flags=flags, borderMode=cv2.BORDER_CONSTANT)
+        out = _flipped(out, onto.flip)
+        return out.astype(bool) if image.dtype == bool else out
+
+
+def _flipped(image: np.ndarray, flip: str) -> np.ndarray:
+    if "lr" in flip:
+        image = image[:, ::-1]
+    if "ud" in flip:
+        image = image[::-1]
+    return np.ascontiguousarray(image)
 
 
 def to_gray_unit(pixels: np.ndarray) -> np.ndarray:
@@ -56,103 +99,69 @@ class ScaleError(ValueError):
     """The pixel size would make the resampled image absurdly small or large."""
 
 
-def resampled_shape(shape: tuple[int, int], source_um: float, target_um: float) -> tuple[int, int]:
+def check_scale(shape: tuple[int, int], source_um: float, target_um: float) -> None:
+    """Refuse a pixel size that would resample the image to under 8 or over 16384 px."""
     scale = source_um / target_um
     height, width = int(round(shape[0] * scale)), int(round(shape[1] * scale))
     if min(height, width) < 8 or max(height, width) > MAX_RESAMPLED_SIDE:
         raise ScaleError(f"pixel_size_um {source_um:g} turns this {shape[1]}x{shape[0]} px image into "
                          f"{width}x{height} px at {target_um:g} um/px; check that the pixel size is in micrometres")
-    return height, width
 
 
-def resample(values: np.ndarray, source_um: float, target_um: float) -> np.ndarray:
-    """Resample to ``target_um`` per pixel; anti-aliased when shrinking."""
-    scale = source_um / target_um
-    height, width = resampled_shape(values.shape[:2], source_um, target_um)
-    if (height, width) == values.shape[:2]:
-        return values
-    method = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    return np.clip(cv2.resize(values, (width, height), interpolation=method), 0.0, 1.0)
+def context_region(pixels: np.ndarray, roi: tuple[int, int, int, int] | None, share: float):
+    """(pixels of the ROI widened by ``share`` of its size per side, the ROI's box within
+    them, their top-left corner in the ROI frame). A joint whose ROI was drawn tight still
+    shows its edge; the whole image when there is no ROI."""
+    height, width = pixels.shape[:2]
+    if roi is None:
+        return pixels, (0, 0, width, height), (0, 0)
+    x, y, w, h = roi
+    dx, dy = int(round(share * w)), int(round(share * h))
+    x0, y0 = max(0, x - dx), max(0, y - dy)
+    x1, y1 = min(width, x + w + dx), min(height, y + h + dy)
+    return pixels[y0:y1, x0:x1], (x - x0, y - y0, w, h), (x0 - x, y0 - y)
 
 
-def dark_blob_centre(values: np.ndarray) -> tuple[float, float]:
-    """Centre (row, col) of the solder: the largest region darker than halfway between
-    the darkest pixels and the image median, taken at its bounding-box centre.
-
-    The halfway level keeps copper traces and package edges (lighter than solder) out;
-    the bounding box is not pulled by voids. Falls back to the image centre when no
-    region stands out (blank or all-noise images).
-    """
-    small = cv2.GaussianBlur(values, (0, 0), 2.0)
-    low, mid = np.percentile(small, 2), np.median(small)
-    centre = ((values.shape[0] - 1) / 2, (values.shape[1] - 1) / 2)
-    if mid - low < 0.02:
-        return centre
-    dark = (small < low + 0.5 * (mid - low)).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
-    if count <= 1:
-        return centre
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    best = 1 + int(np.argmax(areas))
-    if areas[best - 1] < 0.02 * values.size:
-        return centre
-    x, y, w, h = stats[best, :4]
-    return float(y + (h - 1) / 2), float(x + (w - 1) / 2)
+def cut_scaled(values: np.ndarray, box: tuple[int, int, int, int], scale: float) -> np.ndarray:
+    """``box`` of ``values``, shrunk by ``scale`` (<= 1) with area averaging."""
+    x, y, w, h = box
+    part = values[y:y + h, x:x + w]
+    if scale >= 1.0:
+        return np.ascontiguousarray(part)
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    return cv2.resize(part, size, interpolation=cv2.INTER_AREA)
 
 
-def crop_around(values: np.ndarray, centre: tuple[float, float], height: int, width: int) -> np.ndarray:
-    """A ``height`` x ``width`` window centred on ``centre``.
-
-    Where the window leaves the image it is filled with the image's median grey
-    (a flat background), never with mirrored content that would invent solder or voids.
-    """
-    top = int(round(centre[0] - (height - 1) / 2))
-    left = int(round(centre[1] - (width - 1) / 2))
-    pad_top, pad_left = max(0, -top), max(0, -left)
-    pad_bottom = max(0, top + height - values.shape[0])
-    pad_right = max(0, left + width - values.shape[1])
-    if pad_top or pad_left or pad_bottom or pad_right:
-        fill = float(np.median(values))
-        values = cv2.copyMakeBorder(values, pad_top, pad_bottom, pad_left, pad_right, cv2.BORDER_CONSTANT, value=fill)
-        top, left = top + pad_top, left + pad_left
-    return values[top:top + height, left:left + width]
+def crop_window(joint_box: tuple[float, float, float, float], spec: ModalityAlignment, source_um: float) -> tuple[float, float, float]:
+    """(x, y, step) of the encoder crop on the source grid: centred on the joint's box."""
+    x, y, w, h = joint_box
+    cx, cy = x + w / 2, y + h / 2
+    if spec.field_of_view == "fixed":
+        step = spec.pixel_size_um / source_um
+    else:  # the joint and its margin fill the crop along its tighter direction
+        step = max(w / spec.crop_width, h / spec.crop_height) * (1.0 + spec.joint_margin)
+        step = max(step, 1e-3)
+    return cx - spec.crop_width * step / 2, cy - spec.crop_height * step / 2, step
 
 
-def padded_share(shape: tuple[int, int], centre: tuple[float, float], height: int, width: int) -> float:
-    """Share of a crop that lies outside the resampled image (filled, not imaged)."""
-    top = int(round(centre[0] - (height - 1) / 2))
-    left = int(round(centre[1] - (width - 1) / 2))
-    inside_h = max(0, min(top + height, shape[0]) - max(top, 0))
-    inside_w = max(0, min(left + width, shape[1]) - max(left, 0))
-    return 1.0 - inside_h * inside_w / (height * width)
+def encoder_crop(values: np.ndarray, window: tuple[float, float, float], spec: ModalityAlignment) -> tuple[np.ndarray, float]:
+    """(uint16 crop of ``spec``'s shape, share of it outside the image). Outside the image
+    the crop holds the image's median grey (a flat background, never mirrored content
+    that would invent solder or voids)."""
+    x, y, step = window
+    source = Placement(0.0, 0.0, 1.0)
+    grid = Placement(x, y, step)
+    fill = float(np.median(values))
+    shape = (spec.crop_height, spec.crop_width)
+    crop = source.warp(values - fill, grid, shape, nearest=False) + fill
+    inside = source.warp(np.ones(values.shape, np.float32), grid, shape, nearest=False)
+    padded = float(1.0 - np.clip(inside, 0, 1).mean())
+    return to_crop_dtype(crop), padded
 
 
-def joint_centre(values: np.ndarray, spec: ModalityAlignment) -> tuple[float, float]:
-    if spec.centre_on == "dark_blob":
-        return dark_blob_centre(values)
-    return (values.shape[0] - 1) / 2, (values.shape[1] - 1) / 2
+def to_crop_dtype(values: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(values, 0.0, 1.0) * CROP_MAX).astype(CROP_DTYPE)
 
 
-def align_image(pixels: np.ndarray, pixel_size_um: float, spec: ModalityAlignment) -> tuple[np.ndarray, tuple[float, float]]:
-    """The canonical crop of one image (or ROI) as uint16 in [0, 65535], and the joint centre used.
-
-    The centre is in canonical pixels of the resampled image; :func:`align_mask` takes
-    it to cut a label image the same way.
-    """
-    values = resample(to_gray_unit(pixels), pixel_size_um, spec.pixel_size_um)
-    centre = joint_centre(values, spec)
-    crop = crop_around(values, centre, spec.crop_height, spec.crop_width)
-    return np.round(crop * CROP_MAX).astype(CROP_DTYPE), centre
-
-
-def align_image_with_padding(pixels: np.ndarray, pixel_size_um: float, spec: ModalityAlignment):
-    """:func:`align_image` plus the share of the crop that had to be filled."""
-    crop, centre = align_image(pixels, pixel_size_um, spec)
-    shape = resampled_shape(pixels.shape[:2], pixel_size_um, spec.pixel_size_um)
-    return crop, centre, padded_share(shape, centre, spec.crop_height, spec.crop_width)
-
-
-def align_mask(mask: np.ndarray, pixel_size_um: float, spec: ModalityAlignment, centre: tuple[float, float]) -> np.ndarray:
-    """Resample and cut a boolean mask exactly as :func:`align_image` cut its image."""
-    coverage = resample(mask.astype(np.float32), pixel_size_um, spec.pixel_size_um)
-    return crop_around(coverage, centre, spec.crop_height, spec.crop_width) >= 0.5
+def from_crop_dtype(values: np.ndarray) -> np.ndarray:
+    return values.astype(np.float32) / CROP_MAX

@@ -1,6 +1,6 @@
 """Several data sets as one (``mawis retrain --data A B ...``).
 
-Crops are concatenated per modality, tables stacked. When two sources share an id
+Crops and measurement regions are concatenated per modality, tables stacked. When two sources share an id
 (two simulated campaigns both number their joints from J000001), every joint, board
 and image id is prefixed with its source's name, so joints and boards stay distinct.
 Each image row keeps the fingerprint of the batch it came from (``source``), which
@@ -19,7 +19,7 @@ import pandas as pd
 from .. import __version__
 from ..atomic import atomic_dir
 from ..errors import MawisError
-from .dataset import CROPS_FILE, DATASET_FILE, IMAGES_FILE, LABELS_FILE, REPORT_FILE, Dataset, load_dataset
+from .dataset import CROPS_FILE, DATASET_FILE, IMAGES_FILE, LABELS_FILE, REGIONS_FILE, REPORT_FILE, Dataset, load_dataset
 
 MODALITIES = ("xray", "micrograph")
 ID_COLUMNS = ("image_id", "joint_id", "board_id")
@@ -36,15 +36,15 @@ def merge_datasets(sources: list[Path], out: Path, *, overwrite: bool = False, p
     prefix = _needs_prefix(datasets)
     names = _source_names(sources)
     images, labels = [], []
-    offsets = {m: 0 for m in MODALITIES}
+    offsets = {(m, kind): 0 for m in MODALITIES for kind in (CROPS_FILE, REGIONS_FILE)}
     for name, ds in zip(names, datasets):
         table = ds.images.copy()
         table["source"] = table["source"] if "source" in table else ds.info.get("batch_fingerprint")
         for modality in MODALITIES:
             rows = table["modality"] == modality
-            table.loc[rows, "crop_index"] = table.loc[rows, "crop_index"] + offsets[modality]
-            offsets[modality] += len(ds.crops(modality)) if (ds.root / CROPS_FILE.format(modality=modality)).is_file() \
-                else 0
+            for kind, column in ((CROPS_FILE, "crop_index"), (REGIONS_FILE, "region_offset")):
+                table.loc[rows, column] = table.loc[rows, column] + offsets[modality, kind]
+                offsets[modality, kind] += len(_array(ds, kind, modality))
         lab = ds.labels.copy()
         if prefix:
             for col in ID_COLUMNS:
@@ -66,7 +66,8 @@ def merge_datasets(sources: list[Path], out: Path, *, overwrite: bool = False, p
             "merged_from": [str(Path(s).absolute()) for s in sources]}
     with atomic_dir(Path(out), overwrite=overwrite, marker=DATASET_FILE) as tmp:
         for modality in MODALITIES:
-            _concat_crops([ds for ds in datasets], modality, tmp / CROPS_FILE.format(modality=modality))
+            for kind in (CROPS_FILE, REGIONS_FILE):
+                _concat([_array(ds, kind, modality) for ds in datasets], tmp / kind.format(modality=modality))
         merged_images.to_parquet(tmp / IMAGES_FILE, index=False)
         merged_labels.to_parquet(tmp / LABELS_FILE, index=False)
         (tmp / DATASET_FILE).write_text(json.dumps(info, indent=1))
@@ -77,10 +78,10 @@ def merge_datasets(sources: list[Path], out: Path, *, overwrite: bool = False, p
 def _check_compatible(datasets: list[Dataset]) -> None:
     first = datasets[0]
     for ds in datasets[1:]:
-        for modality in MODALITIES:
-            if ds.info["config"][modality] != first.info["config"][modality]:
-                raise MawisError(f"{ds.root}: its {modality} crops were aligned with other settings than "
-                                 f"{first.root}'s; ingest both with the same --config")
+        for section in ("xray", "micrograph", "locate", "section", "voids", "cracks"):
+            if ds.info["config"].get(section) != first.info["config"].get(section):
+                raise MawisError(f"{ds.root}: its [{section}] settings differ from {first.root}'s; ingest both with "
+                                 "the same --config")
     seen: dict[str, Path] = {}
     for ds in datasets:
         for fingerprint in source_fingerprints(ds):
@@ -107,16 +108,23 @@ def _source_names(sources: list[Path]) -> list[str]:
     return names
 
 
-def _concat_crops(datasets: list[Dataset], modality: str, path: Path) -> None:
-    arrays = [ds.crops(modality) for ds in datasets if (ds.root / CROPS_FILE.format(modality=modality)).is_file()]
+def _array(ds: Dataset, kind: str, modality: str) -> np.ndarray:
+    """A data set's crops or regions of one modality (an empty array when it has none)."""
+    path = ds.root / kind.format(modality=modality)
+    return np.load(path, mmap_mode="r", allow_pickle=False) if path.is_file() else np.zeros((0,), np.uint16)
+
+
+def _concat(arrays: list[np.ndarray], path: Path) -> None:
+    arrays = [a for a in arrays if len(a)] or [a for a in arrays if a.ndim > 1][:1] or arrays[:1]
     if not arrays:
         return
     shape = (sum(len(a) for a in arrays), *arrays[0].shape[1:])
     out = np.lib.format.open_memmap(path, mode="w+", dtype=arrays[0].dtype, shape=shape)
     start = 0
     for array in arrays:
-        for chunk in range(0, len(array), 4096):
-            part = array[chunk:chunk + 4096]
+        step = max(1, (1 << 24) // max(1, int(np.prod(array.shape[1:]))))
+        for chunk in range(0, len(array), step):
+            part = array[chunk:chunk + step]
             out[start:start + len(part)] = part
             start += len(part)
     out.flush()

@@ -2,10 +2,12 @@
 
 Steps: read and check the CSV files (a structural problem stops here and nothing
 is written); derive lifetime labels from the readings; read every image file once
-(in worker processes, streaming), check it, cut and align each of its rows; write
-the crops into memory-mappable arrays and the rows into a Parquet table. Bad
-images are quarantined with their reason, unless ``strict``. Everything is written
-into a temporary folder that replaces the output only at the end.
+(in worker processes, streaming), check it, and for each of its rows find the joint,
+cut its measurement region and its encoder crop (:mod:`mawis.imaging.prepare`) and
+measure it; write the crops and the regions into memory-mappable arrays and the rows
+into a Parquet table. Bad images are quarantined with their reason, unless
+``strict``. Everything is written into a temporary folder that replaces the output
+only at the end.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ from ..batch.contract import (
 )
 from ..batch.images import ImageReadError, check_suffix, decode_image
 from ..errors import MawisError
-from ..imaging.align import CROP_DTYPE, ScaleError, align_image_with_padding
-from ..measure.pipeline import empty_measurements, measure_crop, measurement_frame
+from ..imaging.align import CROP_DTYPE, ScaleError
+from ..imaging.prepare import prepare_image
+from ..measure.pipeline import empty_measurements, layer_columns, measure_region, measurement_frame
 from ..parallel import process_pool
 from .config import IngestConfig
-from .dataset import CROPS_FILE, DATASET_FILE, IMAGES_FILE, LABELS_FILE, REPORT_FILE
+from .dataset import CROPS_FILE, DATASET_FILE, DATASET_VERSION, IMAGES_FILE, LABELS_FILE, REGIONS_FILE, REPORT_FILE
 from .labels import derive_labels
 
 ProgressFn = Callable[[str, int, int], None]
@@ -155,20 +158,57 @@ def _align_row(i: int, cells: dict, pixels: np.ndarray, config: IngestConfig) ->
     reason = pixels_problem(pixels, row, config.min_side_px)
     if reason:
         return i, None, reason, None
-    region = cut_roi(pixels, parse_roi(row))  # pixels_problem has already rejected malformed ROIs
-    spec = config.alignment(cells["modality"])
+    modality = cells["modality"]
     try:
-        crop, centre, padded = align_image_with_padding(region, float(cells["pixel_size_um"]), spec)
+        prepared = prepare_image(modality, pixels, parse_roi(row), float(cells["pixel_size_um"]),
+                                 config.alignment(modality), config.locate, config.section)
     except ScaleError as exc:
         return i, None, f"{cells['path']}: {exc}", None
-    meta = {"source_height": region.shape[0], "source_width": region.shape[1],
-            "crop_centre_row": float(centre[0]), "crop_centre_col": float(centre[1]),
-            "crop_padded_share": float(padded),
+    region_at, crop_at = prepared.region_at, prepared.crop_at
+    meta = {"source_height": pixels.shape[0], "source_width": pixels.shape[1],
             "source_bit_depth": 16 if pixels.dtype == np.uint16 else 8,
             "source_channels": 1 if pixels.ndim == 2 else 3,
-            "measurements": measure_crop(cells["modality"], crop, spec.pixel_size_um) if config.measure
-            else empty_measurements()}
-    return i, crop, None, meta
+            "joint_x": prepared.joint_box[0], "joint_y": prepared.joint_box[1],
+            "joint_w": prepared.joint_box[2], "joint_h": prepared.joint_box[3],
+            "region_x": region_at.x, "region_y": region_at.y, "region_step": region_at.step,
+            "region_pixel_size_um": prepared.region_pixel_um, "region_flip": region_at.flip,
+            "crop_x": crop_at.x, "crop_y": crop_at.y, "crop_step": crop_at.step,
+            "crop_pixel_size_um": prepared.crop_pixel_um, "crop_padded_share": prepared.crop_padded_share,
+            **layer_columns(prepared.layers),
+            "measurements": _measurements(modality, prepared, config)}
+    return i, (prepared.crop, prepared.region), None, meta
+
+
+def _measurements(modality: str, prepared, config: IngestConfig) -> dict:
+    if not config.measure:
+        return empty_measurements()
+    if prepared.site_reason:  # measured anyway would only find the fallback's nothing: say why
+        return {"measure_status": "unmeasurable", "measure_reason": prepared.site_reason}
+    return measure_region(modality, prepared.region, prepared.region_pixel_um, config.measure_settings(),
+                          prepared.layers, prepared.location)
+
+
+class _RegionWriter:
+    """Appends measurement regions (any size) to one flat uint16 .npy file; the table keeps
+    each region's offset and shape. Plain sequential writes, header rewritten at the end."""
+
+    def __init__(self, path: Path, capacity: int):
+        self.path, self.count = path, 0
+        self.handle = open(path, "wb")
+        self.header = _npy_header((capacity,))
+        self.handle.write(self.header)
+
+    def append(self, region: np.ndarray) -> tuple[int, int, int]:
+        offset = self.count
+        self.handle.write(np.ascontiguousarray(region, dtype=CROP_DTYPE).tobytes())
+        self.count += region.size
+        return offset, region.shape[0], region.shape[1]
+
+    def close(self) -> None:
+        self.handle.seek(0)
+        self.handle.write(_npy_header((self.count,), len(self.header)))
+        self.handle.truncate(len(self.header) + self.count * np.dtype(CROP_DTYPE).itemsize)
+        self.handle.close()
 
 
 class _CropWriter:
@@ -219,7 +259,6 @@ def _images_table(manifest: pd.DataFrame, kept: dict[int, tuple[int, dict]], con
         "cycles": pd.to_numeric(rows["cycles"]).astype("int64"),
         "path": rows["path"].astype("string"),
         "source_pixel_size_um": pd.to_numeric(rows["pixel_size_um"]).astype("float64"),
-        "canonical_pixel_size_um": [config.alignment(m).pixel_size_um for m in rows["modality"]],
     })
     for col in ("board_id", "component", "machine"):
         values = rows[col] if col in rows.columns else pd.Series("", index=rows.index)
@@ -231,10 +270,14 @@ def _images_table(manifest: pd.DataFrame, kept: dict[int, tuple[int, dict]], con
     measured = measurement_frame([m.pop("measurements") for m in metas], rows.index)
     meta = pd.DataFrame(metas, index=rows.index)
     for col in meta.columns:
-        table[col] = meta[col].astype("int64" if col.startswith("source_") else "float64")
+        kind = "int64" if col.startswith("source_") else "string" if col == "region_flip" else "float64"
+        table[col] = meta[col].astype(kind)
     for col in measured.columns:
         table[col] = measured[col]
     table["crop_index"] = [kept[i][0] for i in rows.index]
+    table["region_offset"] = [kept[i][2][0] for i in rows.index]
+    table["region_rows"] = [kept[i][2][1] for i in rows.index]
+    table["region_cols"] = [kept[i][2][2] for i in rows.index]
     table["line"] = [csv_line(i) for i in rows.index]
     labelled = table[["joint_id"]].merge(labels, on="joint_id", how="left").set_index(table.index)
     table["cycles_to_failure"] = labelled["cycles_to_failure"].astype("float64")
@@ -294,6 +337,8 @@ def ingest_batch(batch: Path, out: Path, config: IngestConfig = IngestConfig(), 
                            config.alignment(m).crop_height, config.alignment(m).crop_width)
             for m in MODALITIES
         }
+        # the region count is unknown until the end: a 20-digit capacity leaves room in the header
+        region_writers = {m: _RegionWriter(tmp / REGIONS_FILE.format(modality=m), 10**19) for m in MODALITIES}
         kept, quarantined, digests = {}, [], []
         with process_pool(workers) as pool:
             chunks = [tasks[k:k + FILES_PER_JOB] for k in range(0, len(tasks), FILES_PER_JOB)]
@@ -310,10 +355,11 @@ def ingest_batch(batch: Path, out: Path, config: IngestConfig = IngestConfig(), 
                         quarantined.append({"image_id": manifest.at[i, "image_id"], "path": manifest.at[i, "path"],
                                             "line": csv_line(i), "reason": reason})
                     else:
-                        kept[i] = (writers[manifest.at[i, "modality"]].append(crop), meta)
+                        modality = manifest.at[i, "modality"]
+                        kept[i] = (writers[modality].append(crop[0]), meta, region_writers[modality].append(crop[1]))
                 done += len(results)
                 report_progress("images", done, len(manifest))
-        for writer in writers.values():
+        for writer in (*writers.values(), *region_writers.values()):
             writer.close()
         if not kept:
             q = quarantined[0]
@@ -325,9 +371,10 @@ def ingest_batch(batch: Path, out: Path, config: IngestConfig = IngestConfig(), 
         seconds = time.perf_counter() - started
         report = _report(batch, table, quarantined, labels, set(manifest["joint_id"]), fingerprint, seconds, workers)
         (tmp / DATASET_FILE).write_text(json.dumps({
-            "format": "mawis-dataset", "version": 1, "mawis_version": __version__,
+            "format": "mawis-dataset", "version": DATASET_VERSION, "mawis_version": __version__,
             "batch_fingerprint": fingerprint, "config": config.to_dict(),
             "crops": {m: CROPS_FILE.format(modality=m) for m in MODALITIES},
+            "regions": {m: REGIONS_FILE.format(modality=m) for m in MODALITIES},
         }, indent=2))
         (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2))
     return IngestResult(out, report)

@@ -19,13 +19,15 @@ import pandas as pd
 
 from ..ingest.dataset import Dataset
 
+# the joint's physical size reaches the model here: encoder crops show every joint at its own scale
 XRAY_FEATURES = ("void_fraction", "largest_void_fraction", "void_count", "void_mean_diameter_um",
                  "void_max_diameter_um", "edge_void_fraction", "void_centroid_offset_um", "joint_area_um2",
-                 "joint_solidity")
+                 "joint_solidity", "joint_length_um", "joint_width_um")
 MICROGRAPH_FEATURES = ("crack_fraction", "crack_length_um", "wetted_width_um", "sectioned_void_count")
 # heavy-tailed, non-negative sizes and counts: compared on a log scale
 LOG_FEATURES = {"void_count", "void_mean_diameter_um", "void_max_diameter_um", "void_centroid_offset_um",
-                "joint_area_um2", "crack_length_um", "wetted_width_um", "sectioned_void_count"}
+                "joint_area_um2", "joint_length_um", "joint_width_um", "crack_length_um", "wetted_width_um",
+                "sectioned_void_count"}
 MIN_CYCLES = 1.0  # a failure "at 0 cycles" (first reading already failed) is taken as 1 cycle
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import atomic_dir, atomic_write_bytes, check_writable_target
+from ..ingest.config import recorded_measure_settings
 from ..ingest.dataset import Dataset, load_dataset
 from ..ingest.pipeline import dataset_folder
 from .pipeline import joint_table, measure_dataset, write_overlays
@@ -44,11 +45,12 @@ def measure(source: Path, out_csv: Path, *, rules_path: Path | None = None, over
 
 def measured_images(ds: Dataset, progress=None) -> pd.DataFrame:
     """The data set's image table with measurements; one ingested with --no-measure is measured
-    now from its stored crops (the data set on disk is left as it is)."""
+    now from its stored regions, with the settings it was ingested with (the data set on disk
+    is left as it is)."""
     images = ds.images
     if "measure_status" in images.columns and (images["measure_status"].fillna("") != "").any():
         return images
-    return measure_dataset(images, {m: ds.crops(m) for m in ("xray", "micrograph")}, progress=progress)
+    return measure_dataset(images, ds.region, recorded_measure_settings(ds.info["config"]), progress=progress)
 
 
 def _from_dataset(root: Path, out_csv: Path, rules, overlays_dir: Path | None, progress=None) -> MeasureResult:
@@ -64,6 +66,6 @@ def _from_dataset(root: Path, out_csv: Path, rules, overlays_dir: Path | None, p
     if overlays_dir is not None:
         # replaced as a whole; an existing folder is only replaced if mawis made it
         with atomic_dir(Path(overlays_dir), overwrite=True, marker=OVERLAY_MARKER) as tmp:
-            count = write_overlays(images, {m: ds.crops(m) for m in ("xray", "micrograph")}, tmp)
+            count = write_overlays(images, ds.region, tmp, recorded_measure_settings(ds.info["config"]))
             (tmp / OVERLAY_MARKER).write_text("overlays written by mawis measure\n")
     return MeasureResult(table, out_csv, count)

@@ -1,18 +1,20 @@
-"""Crack analysis of aligned cross-section crops (grey, canonical um/px).
+"""Crack analysis of a cross-section's measurement region (grey, component side up).
 
-A fatigue crack runs in the solder just below the component-side interface, from
-the joint edge inward, and shows as a thin dark line. The analysis:
+A fatigue crack runs in the solder along the component-side interface, from the joint
+edge inward, and shows as a thin dark line. The region holds the solder (found by
+:func:`mawis.imaging.section.find_section_site`, turned component side up) with the
+termination above it and the pad below. The analysis:
 
-1. **Layers.** In the middle columns, the component termination is the brightest
-   thin band in the upper half; the solder is the bright layer below it, down to
-   the step to the copper pad.
-2. **Wetted width.** In the crack zone the joint ends where the embedding resin
-   begins: thick dark regions that reach the crop's side or rise above the
-   interface (sectioned voids are enclosed in the solder instead).
-3. **Crack.** Dark pixels (much darker than solder, like the embedding resin)
-   in a thin zone under the interface. Thick dark regions are sectioned voids, not
-   cracks. The crack length on each side is the run of cracked columns from that
-   edge inward (short gaps bridged, as a tortuous crack leaves the zone briefly).
+1. **Solder.** The bright layer between component and board (the same rule that found
+   it at ingestion, on grey): whatever the termination looks like (silvery thick-film,
+   copper lead frame), its top edge is the component-side interface; a crack running
+   along the interface separates the two, so the solder's top edge lies under it.
+2. **Wetted width.** The solder's extent just under the interface (the fillets that
+   spread onto the pad below do not count).
+3. **Crack.** Dark pixels (much darker than solder, like the embedding resin) in a thin
+   zone around the interface. Thick dark regions are sectioned voids or resin, not
+   cracks. The crack length on each side is the run of cracked columns from that edge
+   inward (short gaps bridged, as a tortuous crack leaves the zone briefly).
 """
 
 from __future__ import annotations
@@ -23,12 +25,16 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..imaging.section import SectionLayers, SectionSettings, section_layers
 from .xray import UNMEASURABLE
 
 
 @dataclass(frozen=True)
 class CrackSettings:
-    crack_zone_um: float = 30.0       # depth below the termination's brightest row searched for a crack
+    crack_zone_um: float = 14.0       # depth below the interface searched for a crack
+    above_um: float = 8.0             # ... and height above it (a crack between solder and termination)
+    interface_rows_um: float = 12.0   # the solder's level is read this far under the interface
+    grey_bright_share: float = 0.7    # grey images only: solder is brighter than this share from resin to bright
     dark_level: float = 0.32          # crack pixels: below resin + this share of (solder - resin)
     max_crack_height_um: float = 8.0  # dark regions taller than this (per column) are voids
     gap_um: float = 6.0               # gaps bridged along a crack
@@ -51,24 +57,6 @@ def _unmeasurable(reason: str) -> CrackResult:
     return CrackResult({"status": UNMEASURABLE, "reason": reason})
 
 
-def _interface_row(smooth: np.ndarray) -> int | None:
-    """Row of the component termination: the strongest thin bright ridge across the middle
-    columns (brighter than the rows around it), in the upper part of the crop."""
-    h, w = smooth.shape
-    middle = smooth[:, int(w * 0.3):int(w * 0.7)].mean(axis=1)
-    ridge = middle - ndi.median_filter(middle, size=17, mode="nearest")
-    upper = ridge[: int(h * 0.75)]
-    if not len(upper) or upper.max() <= 0:
-        return None
-    # the pad side has a ridge too; the termination is the first strong one from the top
-    strong = np.flatnonzero(upper >= 0.5 * upper.max())
-    first = strong[0]
-    end = first
-    while end + 1 < len(upper) and upper[end + 1] >= 0.5 * upper.max():
-        end += 1
-    return int(first + np.argmax(upper[first:end + 1]))
-
-
 def _run_from(cracked: np.ndarray, passable: np.ndarray, gap: int, slack: int) -> int:
     """Length of the cracked run from index 0.
 
@@ -88,41 +76,39 @@ def _run_from(cracked: np.ndarray, passable: np.ndarray, gap: int, slack: int) -
     return length if seen_crack else 0  # a resin corner or void alone is no crack
 
 
-def measure_cracks(image: np.ndarray, pixel_um: float, settings: CrackSettings = CrackSettings()) -> CrackResult:
-    """Crack and void measures of one aligned cross-section crop (float in [0, 1])."""
-    if image.ndim != 2 or min(image.shape) < 32:
-        return _unmeasurable(f"crop of shape {image.shape} is too small to measure")
+def measure_cracks(image: np.ndarray, pixel_um: float, layers: SectionLayers | None = None,
+                   settings: CrackSettings = CrackSettings()) -> CrackResult:
+    """Crack and void measures of one cross-section measurement region (float in [0, 1]).
+
+    ``layers`` say where the solder lies (ingestion finds them in colour); without them they
+    are looked for in the grey region itself."""
+    if image.ndim != 2 or min(image.shape) < 16:
+        return _unmeasurable(f"region of shape {image.shape} is too small to measure")
     if not np.isfinite(image).all():
-        return _unmeasurable("crop holds non-finite values")
+        return _unmeasurable("region holds non-finite values")
     smooth = cv2.GaussianBlur(image, (0, 0), 0.8)
-    resin, bright = np.percentile(smooth, 3), np.percentile(smooth, 90)
+    resin, bright = np.percentile(smooth, 3), np.percentile(smooth, 97)
     if bright - resin < settings.min_contrast:
         return _unmeasurable("no solder layer stands out (blank, saturated or all-noise image)")
-    top = _interface_row(smooth)
+    if layers is None:
+        layers = section_layers(image, pixel_um, SectionSettings(bright_share=settings.grey_bright_share))
+        if isinstance(layers, str):
+            return _unmeasurable(layers)
     px = lambda um: max(1, int(round(um / pixel_um)))  # noqa: E731
-    zone_rows = slice(top + 1, min(image.shape[0], top + 1 + px(settings.crack_zone_um)))
-    below = top + 1 + px(settings.crack_zone_um)
-    if below >= image.shape[0]:
-        return _unmeasurable("no component-side interface found")
-    solder_level = np.percentile(smooth[zone_rows], 75)
+    top, left, right = layers.top, layers.left, layers.right
+    if not (0 <= top < image.shape[0] and 0 <= left < right < image.shape[1]):
+        return _unmeasurable("recorded solder layers lie outside the region")
+    solder_level = float(np.percentile(smooth[top:top + px(settings.interface_rows_um), left:right + 1], 75))
     if solder_level - resin < settings.min_contrast:
         return _unmeasurable("no solder below the component-side interface")
     dark = smooth < resin + settings.dark_level * (solder_level - resin)
     thick = _thick_dark(dark, px(settings.max_crack_height_um))
-    resin_mask = _resin(thick, top)
-    edges = _joint_edges(resin_mask[zone_rows], image.shape[1] // 2)
-    if edges is None:
-        return _unmeasurable("no joint edges found beside the solder (is the joint centred in the crop?)")
-    left, right = edges
-    if right - left < image.shape[1] * 0.2:
-        return _unmeasurable("solder layer too narrow or not centred in the crop")
-    under = smooth[below:below + px(8.0), left:right + 1]
-    if not under.size or (under > resin + 0.5 * (solder_level - resin)).mean() < settings.min_solder_share:
-        return _unmeasurable("no continuous solder layer under the interface (all-noise or not a cross-section)")
     zone = np.zeros_like(dark)
+    zone_rows = slice(max(0, top - px(settings.above_um)), min(image.shape[0], top + px(settings.crack_zone_um)))
     zone[zone_rows, left:right + 1] = True
     crack = dark & zone & ~thick
     cracked = crack[:, left:right + 1].any(axis=0)
+    resin_mask = _resin(thick, top)
     voids = _sectioned_voids(thick & ~resin_mask, top, left, right, px(settings.max_void_depth_um),
                              smooth, resin + 0.7 * (solder_level - resin))
     passable = (thick & zone)[:, left:right + 1].any(axis=0)  # voids or a wide crack mouth on the path

@@ -1,9 +1,10 @@
 """Measurement over a data set: per-image metrics, per-joint summary and verdicts.
 
-``measure_crop`` is what ``mawis ingest`` calls for every crop (in its worker
-processes); ``measure_dataset`` re-measures a stored data set (for example with
-other settings); ``joint_table`` aggregates per joint and applies the acceptance
-rules; ``write_overlays`` draws the found outlines on the crops for checking by eye.
+``measure_region`` is what ``mawis ingest`` calls for every image's measurement region
+(in its worker processes); ``measure_dataset`` re-measures a stored data set from the
+same regions (for example with other settings), with identical results for identical
+settings; ``joint_table`` aggregates per joint and applies the acceptance rules;
+``write_overlays`` draws the found outlines on the regions for checking by eye.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ..imaging.align import CROP_MAX
-from .micrograph import CrackSettings, measure_cracks
+from ..imaging.align import from_crop_dtype
+from ..imaging.locate import JointLocation, LocateSettings, outline_joint
+from ..imaging.section import SectionLayers
+from .micrograph import CrackResult, CrackSettings, measure_cracks
 from .rules import RuleSet
-from .xray import VoidSettings, segment_voids, void_metrics
+from .xray import UNMEASURABLE, VoidResult, VoidSettings, segment_voids, void_metrics
 
 XRAY_COLUMNS = ("void_fraction", "largest_void_fraction", "void_count", "void_mean_diameter_um",
                 "void_max_diameter_um", "edge_void_fraction", "void_centroid_offset_um", "joint_area_um2",
-                "joint_solidity")
+                "joint_solidity", "joint_length_um", "joint_width_um", "joint_angle_deg", "inclusion_fraction")
 MICROGRAPH_COLUMNS = ("crack_fraction", "crack_length_um", "crack_left_um", "crack_right_um", "crack_start",
                       "wetted_width_um", "sectioned_void_count")
 STATUS_COLUMNS = ("measure_status", "measure_reason")
@@ -32,17 +35,67 @@ STATUS_COLUMNS = ("measure_status", "measure_reason")
 
 @dataclass(frozen=True)
 class MeasureSettings:
+    locate: LocateSettings = field(default_factory=LocateSettings)
     xray: VoidSettings = field(default_factory=VoidSettings)
     micrograph: CrackSettings = field(default_factory=CrackSettings)
 
 
-def measure_crop(modality: str, crop: np.ndarray, pixel_um: float, settings: MeasureSettings = MeasureSettings()) -> dict:
-    """Metrics of one aligned crop; unmeasurable crops get a status and a reason, never NaN metrics."""
-    image = crop.astype(np.float32) / CROP_MAX if crop.dtype != np.float32 else crop
+@dataclass
+class XrayAnalysis:
+    location: JointLocation
+    voids: VoidResult | None
+
+
+def analyse_xray(image: np.ndarray, pixel_um: float, settings: MeasureSettings = MeasureSettings(),
+                 location: JointLocation | None = None) -> XrayAnalysis:
+    """Outline and voids of the joint in one X-ray measurement region (float in [0, 1]);
+    ``location`` is the outline when the caller found it already on this region."""
+    location = location or outline_joint(image, pixel_um, settings.locate)
+    if not location.found:
+        return XrayAnalysis(location, None)
+    return XrayAnalysis(location, segment_voids(image, location.mask, settings.xray))
+
+
+def analyse_section(image: np.ndarray, pixel_um: float, layers: SectionLayers | None,
+                    settings: MeasureSettings = MeasureSettings()) -> CrackResult:
+    """Cracks and sectioned voids in one cross-section measurement region (float in [0, 1]);
+    ``layers`` (found in colour at ingestion) say where the solder is."""
+    return measure_cracks(image, pixel_um, layers, settings.micrograph)
+
+
+LAYER_COLUMNS = ("section_top", "section_left", "section_right")
+
+
+def layer_columns(layers: SectionLayers | None) -> dict:
+    """A cross-section's layers as image-table cells (NaN where there are none)."""
+    values = (layers.top, layers.left, layers.right) if layers is not None else (np.nan,) * 3
+    return dict(zip(LAYER_COLUMNS, (float(v) for v in values)))
+
+
+def row_layers(row) -> SectionLayers | None:
+    """The layers an image-table row recorded, if any."""
+    values = [row.get(c) for c in LAYER_COLUMNS]
+    if any(v is None or pd.isna(v) for v in values):
+        return None
+    return SectionLayers(*(int(v) for v in values))
+
+
+def measure_region(modality: str, region: np.ndarray, pixel_um: float,
+                   settings: MeasureSettings = MeasureSettings(), layers: SectionLayers | None = None,
+                   location: JointLocation | None = None) -> dict:
+    """Metrics of one measurement region; unmeasurable ones get a status and a reason, never NaN metrics."""
+    image = from_crop_dtype(region) if region.dtype != np.float32 else region
     if modality == "xray":
-        metrics = void_metrics(segment_voids(image, settings.xray), pixel_um, settings.xray)
+        analysis = analyse_xray(image, pixel_um, settings, location)
+        if analysis.voids is None:
+            metrics = {"status": UNMEASURABLE, "reason": analysis.location.reason}
+        else:
+            metrics = void_metrics(analysis.voids, pixel_um, settings.xray)
+            if metrics["status"] == "ok":
+                metrics.update(joint_length_um=analysis.location.length_um, joint_width_um=analysis.location.width_um,
+                               joint_angle_deg=analysis.location.angle_deg)
     else:
-        metrics = dict(measure_cracks(image, pixel_um, settings.micrograph).metrics)
+        metrics = dict(analyse_section(image, pixel_um, layers, settings).metrics)
     metrics = {k: v for k, v in metrics.items() if k != "noise"}
     return {"measure_status": metrics.pop("status"), "measure_reason": metrics.pop("reason"), **metrics}
 
@@ -68,13 +121,14 @@ def measurement_frame(rows: list[dict], index) -> pd.DataFrame:
     return typed
 
 
-def measure_dataset(images: pd.DataFrame, crops: dict[str, np.ndarray], settings: MeasureSettings = MeasureSettings(),
+def measure_dataset(images: pd.DataFrame, regions, settings: MeasureSettings = MeasureSettings(),
                     progress=None) -> pd.DataFrame:
-    """The image table with its measurement columns (re)computed from the stored crops."""
+    """The image table with its measurement columns (re)computed from the stored regions
+    (``regions(row) -> uint16 array``, e.g. :meth:`Dataset.region`)."""
     rows = []
     for done, (_, row) in enumerate(images.iterrows(), start=1):
-        crop = crops[row["modality"]][int(row["crop_index"])]
-        rows.append(measure_crop(row["modality"], crop, float(row["canonical_pixel_size_um"]), settings))
+        rows.append(measure_region(row["modality"], regions(row), float(row["region_pixel_size_um"]), settings,
+                                   row_layers(row)))
         if progress is not None:
             progress("measure", done, len(images))
     measured = measurement_frame(rows, images.index)
@@ -126,26 +180,31 @@ def _present(row: dict) -> dict:
             if v is not None and not isinstance(v, str) and not pd.isna(v)}
 
 
-def write_overlays(images: pd.DataFrame, crops: dict[str, np.ndarray], out_dir: Path,
-                   settings: MeasureSettings = MeasureSettings()) -> int:
-    """PNG per image: the crop with the found outlines (joint green, voids red, crack red)."""
+def write_overlays(images: pd.DataFrame, regions, out_dir: Path, settings: MeasureSettings = MeasureSettings()) -> int:
+    """PNG per image: its measurement region with the found outlines (X-ray: joint green,
+    voids red, filled vias and wires blue; cross-section: crack red, sectioned voids
+    magenta, the interface and wetted width green). Small regions are enlarged to be seen."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for _, row in images.iterrows():
-        crop = crops[row["modality"]][int(row["crop_index"])]
-        gray = (crop.astype(np.float32) / CROP_MAX)
+        gray = from_crop_dtype(regions(row))
+        pixel_um = float(row["region_pixel_size_um"])
         view = cv2.cvtColor((np.clip(gray, 0, 1) * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+        zoom = max(1, int(480 // max(view.shape[:2])))
         if row["modality"] == "xray":
-            result = segment_voids(gray, settings.xray)
-            _outline(view, result.joint, (0, 200, 0))
-            _outline(view, result.voids, (0, 0, 255))
-            view = cv2.resize(view, None, fx=3, fy=3, interpolation=cv2.INTER_NEAREST)
+            analysis = analyse_xray(gray, pixel_um, settings)
+            view = cv2.resize(view, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
+            _outline(view, analysis.location.mask, (0, 200, 0), zoom)
+            if analysis.voids is not None:
+                _outline(view, analysis.voids.voids, (0, 0, 255), zoom)
+                _outline(view, analysis.voids.inclusions, (255, 120, 0), zoom)
         else:
-            result = measure_cracks(gray, float(row["canonical_pixel_size_um"]), settings.micrograph)
+            result = analyse_section(gray, pixel_um, row_layers(row), settings)
             if result.crack is not None:
                 view[result.crack] = (0, 0, 255)
-                _outline(view, result.voids, (255, 0, 255))
+                _outline(view, result.voids, (255, 0, 255), 1)
                 left, right = result.edges
                 view[result.solder_row, left:right + 1] = (0, 200, 0)
+            view = cv2.resize(view, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
         label = f"{row['image_id']}  {row.get('measure_status', '')}"
         cv2.putText(view, label, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 255, 255), 1, cv2.LINE_AA)
         cv2.imwrite(str(out_dir / overlay_name(row["image_id"])), view)
@@ -161,8 +220,10 @@ def overlay_name(image_id: str) -> str:
     return f"{safe}.png"
 
 
-def _outline(view: np.ndarray, mask: np.ndarray, colour) -> None:
+def _outline(view: np.ndarray, mask: np.ndarray | None, colour, zoom: int) -> None:
     if mask is None or not mask.any():
         return
+    if zoom > 1:
+        mask = cv2.resize(mask.astype(np.uint8), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(view, contours, -1, colour, 1)

@@ -1,10 +1,7 @@
-"""Void analysis of aligned X-ray crops.
+"""Void analysis of a joint in its X-ray measurement region.
 
-1. **Joint mask.** The solder is the darkest large region. A threshold between the
-   solder level (a low percentile of the crop) and the surrounding level (the crop
-   border) finds it; holes (voids) are filled and the largest component near the
-   centre is kept. Because the threshold sits between the two levels the crop
-   itself shows, it adapts to each station's gain, offset and gamma.
+1. **Joint outline**: found by :func:`mawis.imaging.locate.outline_joint` (the whole
+   wetted pad, at the image's own resolution).
 2. **Expected solder intensity.** Within the joint, intensity depends on the
    distance to the joint edge (the solder thins out over the fillet, and blur
    mixes in the surroundings) and varies slowly across the crop (vignetting). The
@@ -15,6 +12,9 @@
    deviation), so noisy stations are not over-segmented. Each void is then cut where
    its log-contrast (log of observed over expected intensity, linear in the missing
    solder depth since attenuation is exponential) falls to a share of its own peak.
+4. **Dark inclusions**: what is markedly *darker* than expected (filled vias under the
+   pad, bond wires over it) is neither solder to model nor a void; a second pass models
+   the solder without them and without the voids of the first.
 """
 
 from __future__ import annotations
@@ -24,33 +24,48 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from scipy import ndimage as ndi
+from scipy.special import ndtri
 from skimage.measure import label, regionprops
+
+from ..imaging.locate import _axis_angle, _rotation, outline_stretches
 
 UNMEASURABLE = "unmeasurable"
 
 
 @dataclass(frozen=True)
 class VoidSettings:
-    joint_level: float = 0.5          # threshold position between solder (0) and surroundings (1)
     distance_band_px: float = 1.0     # width of the distance-to-edge bands of the expected-intensity model
     max_band: int = 8                 # deeper than this many bands the solder is flat
-    sectors: int = 8                  # directions: each side of a joint has its own surroundings
+    edge_segment_px: float = 12.0     # the edge profile is modelled per stretch of the outline this long
+    edge_smoothing: bool = False      # ... averaged with the neighbouring stretches
     background_percentile: float = 35.0  # solder level of a cell, robust to voids filling part of it
     seed_inset_px: float = 2.0        # the noise level is read this far inside the joint
+    level_model: str = "cells"        # "cells": steps cut the joint into cells; "lines": rank openings along the axes
+    step_sigmas: float = 8.0          # cells: a step jumps by this many noise sigmas of the profile
+    step_min: float = 0.03            # ... and by at least this much (log intensity)
+    step_width_share: float = 0.03    # ... within this share of the joint's extent
+    step_sharpness: float = 0.7       # ... and nearly all of its jump over three times that (a sharp edge)
+    line_share: float = 0.6           # solder level: line openings this share of the joint's short side long
+    line_rank: float = 0.25           # ... rank of the opening (voids up to 1 - this of a line go, vias up to this stay out)
+    line_samples: int = 25            # ... read at this many taps
+    level_grid_px: int = 128          # ... on a grid where the joint spans at most this many pixels
+    background_min_px: float = 9.0
+    passes: int = 2                   # model, find, model again without what was found
+    quantum_floor: float = 0.5        # the noise is taken as at least this many grey-level steps
+    edge_percentile: float = 50.0     # edge profile once the first pass has flagged the voids
+    global_sigmas: float = 3.0        # first guess: outliers of a smooth surface over the core
     rim_px: float = 3.0               # the rim along the edge (fillet): voids there only extend core voids
     seed_sigmas: float = 4.0          # void seeds: residual above this many noise sigmas
     grow_sigmas: float = 1.5          # voids grow over residual above this many noise sigmas
+    dark_sigmas: float = 6.0          # darker than expected by this many sigmas: a filled via or wire, not solder
     min_void_px: int = 3
-    passes: int = 1                   # extra passes re-model the solder without found voids; the low percentile makes one enough
-    void_filter_px: int = 12          # edge voids up to about twice this radius are closed into the joint
     residual_smoothing_px: float = 0.8  # matched filter against pixel noise before thresholding
     model_shift_px: float = 0.5       # how far the expected-intensity model may be misplaced
     edge_share_of_peak: float = 0.15  # a void's outline: where its log-contrast falls to this share of its peak
     small_void_share_px: float = 0.6  # ... plus this / void radius (px): blur widens small voids most
+    peak_reach_px: float = 0.0        # ... of the peak within this reach (0: of the whole void or cluster)
     edge_band_um: float = 50.0        # "edge voids" lie within this distance of the joint edge
-    min_joint_fraction: float = 0.05  # a joint covering less of the crop cannot be measured
-    max_joint_fraction: float = 0.9
-    min_contrast: float = 0.03        # solder must differ this much from its surroundings (of full scale)
+    min_joint_px: int = 64            # a joint covering fewer measurement pixels cannot be measured
 
 
 @dataclass
@@ -58,6 +73,7 @@ class VoidResult:
     metrics: dict
     joint: np.ndarray   # bool
     voids: np.ndarray   # bool
+    inclusions: np.ndarray | None = None  # bool: darker than solder (filled vias, wires), neither solder model nor void
 
 
 def _unmeasurable(reason: str, shape) -> VoidResult:
@@ -65,68 +81,243 @@ def _unmeasurable(reason: str, shape) -> VoidResult:
     return VoidResult({"status": UNMEASURABLE, "reason": reason}, empty, empty)
 
 
-def joint_mask(image: np.ndarray, settings: VoidSettings) -> tuple[np.ndarray | None, str]:
-    smooth = cv2.GaussianBlur(image, (0, 0), 1.0)
-    solder_level = float(np.percentile(smooth, 2))
-    border = np.concatenate([smooth[0], smooth[-1], smooth[:, 0], smooth[:, -1]])
-    outside_level = float(np.median(border))
-    if outside_level - solder_level < settings.min_contrast:
-        return None, "no dark joint stands out from its surroundings (blank, saturated or all-noise image)"
-    dark = smooth < solder_level + settings.joint_level * (outside_level - solder_level)
-    count, labels, stats, centroids = cv2.connectedComponentsWithStats(dark.astype(np.uint8), connectivity=4)
-    if count <= 1:
-        return None, "no joint found"
-    # the joint: large and near the centre (prefer it over dark corners or package edges)
-    areas = stats[1:, cv2.CC_STAT_AREA].astype(float)
-    distance = np.hypot(centroids[1:, 1] - image.shape[0] / 2, centroids[1:, 0] - image.shape[1] / 2)
-    best = 1 + int(np.argmax(areas - 4.0 * distance * np.sqrt(areas)))
-    # voids at the edge cut notches into the dark region; a closing larger than them fills
-    # the notches without growing a convex outline
-    joint = ndi.binary_fill_holes(_disk_closing(labels == best, settings.void_filter_px))
-    share = joint.mean()
-    if not settings.min_joint_fraction <= share <= settings.max_joint_fraction:
-        return None, f"joint covers {share:.0%} of the crop; expected {settings.min_joint_fraction:.0%}-" \
-                     f"{settings.max_joint_fraction:.0%}"
-    return joint, ""
+def expected_log_intensity(log_image: np.ndarray, joint: np.ndarray, distance: np.ndarray, flagged: np.ndarray,
+                           settings: VoidSettings, segments: tuple[np.ndarray, int] | None = None,
+                           edge_percentile: float | None = None) -> np.ndarray:
+    """Expected log intensity of void-free solder: a level along the package's axes plus an
+    edge profile.
 
-
-def _disk_closing(mask: np.ndarray, radius: float) -> np.ndarray:
-    """Closing with a disk, via two Euclidean distance transforms (fast for large radii)."""
-    pad = int(np.ceil(radius)) + 1
-    padded = np.pad(mask.astype(np.uint8), pad)
-    dilated = cv2.distanceTransform(1 - padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= radius
-    closed = cv2.distanceTransform(dilated.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) > radius
-    return closed[pad:-pad, pad:-pad]
-
-
-def expected_intensity(image: np.ndarray, joint: np.ndarray, distance: np.ndarray, settings: VoidSettings,
-                       exclude: np.ndarray | None = None) -> np.ndarray:
-    """Robust solder intensity by (direction from the centre, distance to the edge), plus a plane.
-
-    ``distance`` is each pixel's distance to the joint edge; ``exclude`` (voids found in
-    an earlier pass) keeps large voids from biasing their cells.
+    What lies above and below a joint (package body, lead frame, tab, substrate copper, the
+    edges of the pad) changes the solder's level in steps and bands along the package's
+    axes; a void is compact. The level is the larger of two openings of the log image
+    with lines along those axes (unflagged joint pixels only): a line opening removes what
+    is brighter and narrower than the line, so a void goes in both, while a step, a band or
+    the brighter fillet along a straight edge stays in the one along it. What remains near
+    the edge (rounded corners, where the fillet thins the solder) is modelled per stretch of
+    the outline and distance to it by a robust percentile of what is left over; voids, a
+    minority of each cell and only brighter, hardly move it.
     """
-    bands = np.minimum(np.floor(distance / settings.distance_band_px).astype(int), settings.max_band)
-    rows, cols = np.nonzero(joint)
-    centre = rows.mean(), cols.mean()
-    use = joint & ~exclude if exclude is not None and (joint & ~exclude).sum() > 50 else joint
+    short_px = 2.0 * float(distance.max())
+    usable = joint & ~flagged
+    line = max(settings.background_min_px, settings.line_share * short_px)
+    core = np.zeros_like(log_image)
+    if settings.level_model == "cells":  # steps first; the rank openings then follow what is smooth
+        core = _cell_level(log_image, joint, usable, settings)
+    core = core + _axis_level(log_image - core, joint, usable, line, settings.line_rank, settings.line_samples,
+                              settings.level_grid_px)
+    left = log_image - core
+    inner = usable
+    if inner.any():  # the percentile sits below the solder's mean: centre the core level on it
+        inside = left[inner]
+        core = core + np.median(inside[:: max(1, len(inside) // 6000)])
+        left = log_image - core
+    bands = np.minimum(np.floor(_edge_depth(joint, settings) / settings.distance_band_px).astype(int),
+                       settings.max_band)
+    segments, count = segments or outline_stretches(joint, settings.edge_segment_px)
+    cells = segments * (settings.max_band + 1) + bands
+    use = joint & ~flagged & (bands < settings.max_band)
+    n_cells = count * (settings.max_band + 1)
+    q = settings.background_percentile if edge_percentile is None else edge_percentile
+    table = _cell_percentile(left[use], cells[use], n_cells, q, min_count=8)
+    # cells with too few pixels: the profile of their band along the whole edge
+    by_band = _cell_percentile(left[use], bands[use], settings.max_band + 1, q, 8)
+    by_band = np.where(np.isnan(by_band), 0.0, by_band)
+    table = np.where(np.isnan(table), np.tile(by_band, count), table).reshape(count, settings.max_band + 1)
+    if count >= 3 and settings.edge_smoothing:  # neighbouring stretches see similar surroundings
+        table = (np.roll(table, 1, axis=0) + 2 * table + np.roll(table, -1, axis=0)) / 4
+    table[:, settings.max_band] = 0.0  # the core: core level alone
+    return core + np.where(joint, table.ravel()[cells], 0.0).astype(np.float32)
+
+
+def _edge_depth(joint: np.ndarray, settings: VoidSettings) -> np.ndarray:
+    """Depth into the joint as blur sees it: the distance at which a straight edge would give
+    the same blurred coverage. At a rounded corner the blur mixes in more of the brighter
+    surroundings than at a straight edge the same distance away; so the corner is modelled
+    like the part of a straight edge it looks like."""
+    sigma = settings.max_band * settings.distance_band_px / 2.5
+    coverage = cv2.GaussianBlur(joint.astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+    return np.where(joint, np.maximum(sigma * ndtri(np.clip(coverage, 1e-4, 1 - 1e-6)), 0.0), 0.0).astype(np.float32)
+
+
+def _cell_level(log_image: np.ndarray, joint: np.ndarray, usable: np.ndarray, settings: VoidSettings) -> np.ndarray:
+    """The solder's level as rectangular cells cut by the steps that run straight across the
+    joint along the package's axes (the edge of a body, a lead frame or a substrate trench),
+    each at a robust low percentile of its usable pixels, plus a plane. A step is where the
+    median profile across one half of the joint jumps, sharply, by more than its noise; a
+    cell is large, so even a void covering most of a cell's neighbourhood cannot lift it."""
+    angle = _axis_angle(joint)
+    turned = abs(angle) > 1.0
+    if turned:
+        forward, back, shape = _rotation(joint.shape, angle)
+        values = cv2.warpAffine(log_image, forward, shape, flags=cv2.INTER_LINEAR)
+        use = cv2.warpAffine(usable.astype(np.uint8), forward, shape, flags=cv2.INTER_NEAREST) > 0
+    else:
+        values, use = log_image, usable
+    smooth = cv2.GaussianBlur(values, (0, 0), 1.0)
     rows, cols = np.nonzero(use)
-    yy, xx = np.mgrid[0:image.shape[0], 0:image.shape[1]]
-    angle = np.arctan2(yy - centre[0], xx - centre[1])
-    sectors = np.floor((angle + np.pi) / (2 * np.pi) * settings.sectors).astype(int) % settings.sectors
-    cells = bands * settings.sectors + sectors
-    values, cell_ids = image[use], cells[use]
-    table = _cell_percentile(values, cell_ids, cells.max() + 1, settings.background_percentile, min_count=12)
-    deep_cells = bands[use] >= settings.max_band
-    deep = np.median(values[deep_cells]) if deep_cells.any() else np.median(values)
-    table = np.where(np.isnan(table), deep, table)
-    expected = table[cells]
-    residual = image - expected
-    design = np.column_stack([np.ones_like(rows), rows, cols]).astype(np.float64)
-    resid = residual[use]
-    keep = np.abs(resid - np.median(resid)) < 3 * _mad(resid) + 1e-9
-    coef, *_ = np.linalg.lstsq(design[keep], resid[keep], rcond=None)
-    return expected + (coef[0] + coef[1] * yy + coef[2] * xx).astype(np.float32)
+    if len(rows) < 50:
+        level = np.full(values.shape, float(np.median(smooth[use])) if use.any() else 0.0, np.float32)
+    else:
+        box = (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1)
+        cuts_x = _steps(smooth, use, box, axis=1, settings=settings)
+        cuts_y = _steps(smooth, use, box, axis=0, settings=settings)
+        level = _cells(smooth, use, box, cuts_y, cuts_x, settings.background_percentile)
+    if turned:
+        level = cv2.warpAffine(level, back, (log_image.shape[1], log_image.shape[0]), flags=cv2.INTER_NEAREST,
+                               borderMode=cv2.BORDER_REPLICATE)
+    return level
+
+
+def _steps(smooth: np.ndarray, use: np.ndarray, box, axis: int, settings: VoidSettings) -> list[int]:
+    """Positions along ``axis`` (1: x) of straight steps across the joint: the median profile of
+    either half of the joint (split across ``axis``) jumps there by more than ``step_sigmas``
+    of its own noise, over a few pixels."""
+    top, bottom, left, right = box
+    lo, hi = (left, right) if axis == 1 else (top, bottom)
+    across = (top, bottom) if axis == 1 else (left, right)
+    middle = (across[0] + across[1]) // 2
+    found: list[int] = []
+    for a, b in ((across[0], middle), (middle, across[1])):
+        block = smooth[a:b, lo:hi] if axis == 1 else smooth[lo:hi, a:b].T
+        mask = use[a:b, lo:hi] if axis == 1 else use[lo:hi, a:b].T
+        counts = mask.sum(axis=0)
+        if (counts >= 3).sum() < 8:
+            continue
+        profile = np.array([np.median(block[mask[:, k], k]) if counts[k] >= 3 else np.nan for k in range(block.shape[1])])
+        known = np.flatnonzero(np.isfinite(profile))
+        profile = np.interp(np.arange(len(profile)), known, profile[known])
+        width = max(2, int(round(settings.step_width_share * (hi - lo))))
+        jump = _jump(profile, width)
+        wide = _jump(profile, 3 * width)
+        noise = 1.4826 * np.median(np.abs(np.diff(profile, 2))) / np.sqrt(6) + 1e-4
+        strong = np.abs(jump) > settings.step_sigmas * noise * np.sqrt(2.0 / width)
+        strong &= np.abs(jump) > settings.step_min
+        # an overlay's edge is sharp (as sharp as the blur); where a large void or a cluster
+        # enters the median profile it rises slowly, over its rounded outline
+        strong &= np.abs(jump) >= settings.step_sharpness * np.abs(wide)
+        for k in np.flatnonzero(strong):
+            if width <= k < len(jump) - width and abs(jump[k]) >= np.abs(jump[k - 1:k + 2]).max():
+                found.append(lo + k)
+    found.sort()
+    merged: list[int] = []
+    for position in found:  # the two halves see one step at about one place
+        if merged and position - merged[-1] <= 3:
+            merged[-1] = (merged[-1] + position) // 2
+        else:
+            merged.append(position)
+    return merged
+
+
+def _jump(profile: np.ndarray, width: int) -> np.ndarray:
+    """Mean of the next ``width`` samples minus the mean of the previous ``width``, at every sample."""
+    kernel = np.r_[-np.ones(width), np.ones(width)] / width
+    return np.convolve(profile, kernel[::-1], mode="same")
+
+
+def _cells(smooth: np.ndarray, use: np.ndarray, box, cuts_y: list[int], cuts_x: list[int], q: float) -> np.ndarray:
+    """The level per cell of the grid the cuts make (q percentile of its usable pixels; cells with
+    too few take their neighbours'), plus a plane through what is left."""
+    top, bottom, left, right = box
+    ys = [0, *[c for c in cuts_y if top < c < bottom], smooth.shape[0]]
+    xs = [0, *[c for c in cuts_x if left < c < right], smooth.shape[1]]
+    grid = np.full((len(ys) - 1, len(xs) - 1), np.nan, np.float32)
+    for i in range(len(ys) - 1):
+        for k in range(len(xs) - 1):
+            cell = use[ys[i]:ys[i + 1], xs[k]:xs[k + 1]]
+            if cell.sum() >= 20:
+                grid[i, k] = np.percentile(smooth[ys[i]:ys[i + 1], xs[k]:xs[k + 1]][cell], q)
+    grid = _fill_gaps(grid) if np.isfinite(grid).any() else np.zeros_like(grid)
+    level = np.empty(smooth.shape, np.float32)
+    for i in range(len(ys) - 1):
+        for k in range(len(xs) - 1):
+            level[ys[i]:ys[i + 1], xs[k]:xs[k + 1]] = grid[i, k]
+    rows, cols = np.nonzero(use)
+    left_over = smooth[rows, cols] - level[rows, cols]
+    keep = np.abs(left_over - np.median(left_over)) < 3 * _mad(left_over) + 1e-6
+    design = np.column_stack([np.ones(len(rows)), rows, cols]).astype(np.float64)
+    coef, *_ = np.linalg.lstsq(design[keep], left_over[keep], rcond=None)
+    yy, xx = np.mgrid[0:smooth.shape[0], 0:smooth.shape[1]]
+    return (level + coef[0] + coef[1] * yy + coef[2] * xx).astype(np.float32)
+
+
+def _axis_level(log_image: np.ndarray, joint: np.ndarray, usable: np.ndarray, length: float,
+                rank: float = 0.25, samples: int = 25, grid_px: int = 128) -> np.ndarray:
+    """The larger of two rank openings of the log image along the package's axes, over
+    ``usable`` pixels of ``joint``.
+
+    Along each axis, a running ``rank`` percentile over a line of ``length`` pixels and then
+    the ``1 - rank`` percentile of that: what is brighter and narrower than ``1 - rank`` of
+    the line (a void) goes, a step stays where it was (the second pass undoes the first's
+    shift), and what is darker but covers less than ``rank`` of the line (a filled via, a
+    wire) is ignored. The image is turned so that the axes (from the joint's minimum-area
+    rectangle) run along rows and columns, and shrunk so the joint spans at most ``grid_px``
+    pixels; each line is read at ``samples`` evenly spaced taps, so a step or a band of a
+    few grid pixels keeps its place and width."""
+    angle = _axis_angle(joint)
+    turned = abs(angle) > 1.0
+    if turned:
+        forward, back, shape = _rotation(joint.shape, angle)
+        values = cv2.warpAffine(log_image, forward, shape, flags=cv2.INTER_LINEAR)
+        use = cv2.warpAffine(usable.astype(np.uint8), forward, shape, flags=cv2.INTER_NEAREST) > 0
+    else:
+        values, use = log_image, usable
+    factor = max(1.0, max(values.shape) / grid_px)
+    small_shape = (max(1, int(round(values.shape[1] / factor))), max(1, int(round(values.shape[0] / factor))))
+    sums = cv2.resize(np.where(use, values, 0.0).astype(np.float32), small_shape, interpolation=cv2.INTER_AREA)
+    share = cv2.resize(use.astype(np.float32), small_shape, interpolation=cv2.INTER_AREA)
+    small = np.where(share > 0.5, sums / np.maximum(share, 1e-6), np.nan).astype(np.float32)
+    span = max(3.0, length / factor)
+    levels = [_rank_line(_rank_line(small, span, samples, rank, axis), span, samples, 1.0 - rank, axis)
+              for axis in (0, 1)]
+    level = np.fmax(*levels)
+    if not np.isfinite(level).any():
+        level = np.full(small.shape, float(np.median(log_image[usable])) if usable.any() else 0.0, np.float32)
+    level = _fill_gaps(level.astype(np.float32))
+    level = cv2.resize(level, (values.shape[1], values.shape[0]), interpolation=cv2.INTER_LINEAR)
+    if turned:
+        level = cv2.warpAffine(level, back, (log_image.shape[1], log_image.shape[0]), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+    return level
+
+
+def _rank_line(values: np.ndarray, span: float, samples: int, q: float, axis: int) -> np.ndarray:
+    """Running ``q`` percentile along rows (``axis=1``) or columns (``axis=0``) over a line
+    ``span`` pixels long read at up to ``samples`` evenly spaced taps; NaN ignored (NaN where
+    fewer than a quarter of the taps are finite)."""
+    taps = min(samples, int(span) | 1)
+    half = span / 2
+    offsets = np.unique(np.round(np.linspace(-half, half, taps)).astype(int))
+    reach = int(np.abs(offsets).max())
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (reach, reach)
+    padded = np.pad(values, pad, constant_values=np.nan)
+    length = values.shape[axis]
+    stack = np.stack([np.take(padded, np.arange(reach + o, reach + o + length), axis=axis) for o in offsets])
+    ordered = np.sort(stack, axis=0)  # NaN sort last
+    counts = np.isfinite(stack).sum(axis=0)
+    pick = np.clip(np.floor(q * (counts - 1)).astype(int), 0, len(offsets) - 1)
+    out = np.take_along_axis(ordered, pick[None], axis=0)[0]
+    return np.where(counts >= max(2, len(offsets) // 4), out, np.nan).astype(np.float32)
+
+
+def _fill_gaps(grid: np.ndarray) -> np.ndarray:
+    """NaN cells of a small grid filled by a normalised blur of the known ones, wider until all are."""
+    known = np.isfinite(grid)
+    if known.all():
+        return grid
+    filled = grid.copy()
+    values = np.where(known, grid, 0.0).astype(np.float32)
+    weights = known.astype(np.float32)
+    sigma = 1.0
+    while not np.isfinite(filled).all():
+        top = cv2.GaussianBlur(values, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+        bottom = cv2.GaussianBlur(weights, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+        gap = ~np.isfinite(filled) & (bottom > 1e-3)
+        filled[gap] = top[gap] / bottom[gap]
+        sigma *= 2.0
+        if sigma > 4 * max(grid.shape):
+            filled[~np.isfinite(filled)] = float(np.nanmedian(grid))
+    return filled
 
 
 def _cell_percentile(values: np.ndarray, cell_ids: np.ndarray, n_cells: int, q: float, min_count: int) -> np.ndarray:
@@ -146,36 +337,107 @@ def _cell_percentile(values: np.ndarray, cell_ids: np.ndarray, n_cells: int, q: 
     return table
 
 
+def _quantum(values: np.ndarray) -> float:
+    """The step between neighbouring grey levels (an 8-bit file's 1/255, scaled by the region's
+    normalisation): where the solder is flatter than one step, noise cannot be read from it, and
+    a model off by one step must not look like a void."""
+    levels = np.unique(values)
+    if len(levels) < 2:
+        return 0.0
+    gaps = np.sort(np.diff(levels))
+    return float(np.median(gaps[: len(gaps) // 2 + 1]))
+
+
+def _lower_spread(values: np.ndarray) -> float:
+    """Noise from the darker half only: voids not yet found widen the bright side."""
+    values = values[:: max(1, len(values) // 6000)]  # a spread needs no more samples than this
+    centre = np.median(values)
+    below = centre - values[values < centre]
+    return float(1.4826 * np.median(below)) if below.size else 0.0
+
+
 def _mad(values: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(values - np.median(values))))
 
 
-def segment_voids(image: np.ndarray, settings: VoidSettings = VoidSettings()) -> VoidResult:
-    """Joint and void masks of one aligned X-ray crop (float in [0, 1])."""
-    if image.ndim != 2 or min(image.shape) < 16:
-        return _unmeasurable(f"crop of shape {image.shape} is too small to measure", image.shape[:2])
-    if not np.isfinite(image).all():
-        return _unmeasurable("crop holds non-finite values", image.shape)
-    joint, reason = joint_mask(image, settings)
-    if joint is None:
-        return _unmeasurable(reason, image.shape)
+def segment_voids(image: np.ndarray, joint: np.ndarray, settings: VoidSettings = VoidSettings()) -> VoidResult:
+    """Void mask of a joint (its outline ``joint``) in a measurement region (float in [0, 1]).
+
+    Works on the log intensity: Beer-Lambert makes a void's contrast its missing solder
+    depth, whatever lies above or below the joint. Passes alternate between modelling
+    the void-free solder and finding what departs from it: voids (brighter) and dark
+    inclusions (filled vias, wires); each pass models the solder without what the one
+    before found, so a large void or a via does not pull the model towards itself.
+    """
+    if image.ndim != 2 or not np.isfinite(image).all():
+        return _unmeasurable("measurement region holds non-finite values", image.shape[:2])
+    if joint.sum() < settings.min_joint_px:
+        return _unmeasurable(f"joint covers only {int(joint.sum())} measurement pixels (at least "
+                             f"{settings.min_joint_px} are needed)", image.shape)
+    log_image = np.log(np.maximum(image, 1e-3)).astype(np.float32)
     distance = cv2.distanceTransform(joint.astype(np.uint8), cv2.DIST_L2, 5)
-    voids, noise = None, 0.0
-    for _ in range(settings.passes):  # later passes: expected intensity without the voids found
-        expected = expected_intensity(image, joint, distance, settings, exclude=voids)
-        residual = cv2.GaussianBlur(image - expected, (0, 0), settings.residual_smoothing_px)
-        background = joint & (distance > settings.seed_inset_px) & (voids is None or ~voids)
-        noise = _mad(residual[background]) if background.sum() > 50 else _mad(residual[joint])
+    flagged = np.zeros_like(joint)
+    voids = dark = flagged
+    quantum = _quantum(image[joint])
+    noise = 0.0
+    grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+    segments = outline_stretches(joint, settings.edge_segment_px)
+    for k in range(settings.passes):  # once voids are flagged, the edge profile is their median
+        expected = expected_log_intensity(log_image, joint, distance, flagged, settings, segments,
+                                          None if k == 0 else settings.edge_percentile)
+        contrast = log_image - expected
+        # detection works on intensity, whose noise (quanta, an 8-bit file's steps) is about
+        # even across the joint; the log would blow up the noise of the darkest solder
+        linear = np.exp(expected)
+        residual = cv2.GaussianBlur(image - linear, (0, 0), settings.residual_smoothing_px)
+        background = joint & (distance > settings.seed_inset_px) & ~flagged
+        noise = max(_lower_spread(residual[background] if background.sum() > 50 else residual[joint]),
+                    settings.quantum_floor * quantum)
         # where the expected intensity is steep (fillet, edges) a small misplacement of the
         # model looks like a void: widen the tolerance there by the local gradient
-        gy, gx = np.gradient(cv2.GaussianBlur(expected, (0, 0), 1.0))
+        gy, gx = np.gradient(cv2.GaussianBlur(linear, (0, 0), 1.0))
         tolerance = np.sqrt(max(noise, 1e-4) ** 2 + (settings.model_shift_px * np.hypot(gx, gy)) ** 2)
-        # attenuation is exponential in the missing solder: outline shares are taken of the
-        # log-contrast, which is linear in the void's depth profile
-        base = np.maximum(expected, 1e-3)
-        contrast = np.log(np.maximum(base + residual, 1e-4) / base)
         voids = _voids_from_residual(residual / tolerance, contrast, joint, distance, 1.0, settings)
-    return VoidResult({"status": "ok", "reason": "", "noise": noise}, joint, voids)
+        dark = _dark_inclusions(residual / tolerance, joint, settings)
+        flagged = cv2.dilate((voids | dark).astype(np.uint8), grow) > 0
+    return VoidResult({"status": "ok", "reason": "", "noise": noise}, joint, voids, dark)
+
+
+def _global_outliers(log_image: np.ndarray, core: np.ndarray, settings: VoidSettings) -> np.ndarray:
+    """A first guess of what is not void-free solder, from a plane fitted to the core by trimmed
+    least squares: voids larger than any local window (a single void can cover half a joint)
+    stand out against it, and the first local model leaves them out. A plane, not a curved
+    surface: a quadratic fitted to the solder ring around a large void bends into a dome."""
+    rows, cols = np.nonzero(core)
+    if len(rows) < 50:
+        return np.zeros(core.shape, bool)
+    fit = slice(None, None, max(1, len(rows) // 4000))  # a plane needs no more points than this
+    y, x = (rows - rows.mean()) / max(np.ptp(rows), 1), (cols - cols.mean()) / max(np.ptp(cols), 1)
+    design = np.column_stack([np.ones_like(x), x, y])
+    values = log_image[rows, cols].astype(np.float64)
+    keep = values <= np.median(values)  # the solder is the darker majority: start from the darker half
+    for _ in range(4):
+        use = np.flatnonzero(keep)[fit]
+        coef, *_ = np.linalg.lstsq(design[use], values[use], rcond=None)
+        residual = values - design @ coef
+        spread = _lower_spread(residual[use]) + 1e-6
+        keep = (residual < settings.global_sigmas * spread) & (residual > -settings.global_sigmas * spread)
+    outliers = np.zeros(core.shape, bool)
+    outliers[rows, cols] = ~keep
+    return outliers
+
+
+def _dark_inclusions(residual: np.ndarray, joint: np.ndarray, settings: VoidSettings) -> np.ndarray:
+    """Regions much darker than the solder model (filled vias, wires over the joint), grown
+    to where they fade out."""
+    core = joint & (residual < -settings.dark_sigmas)
+    if not core.any():
+        return core
+    grow = joint & (residual < -settings.grow_sigmas)
+    labels, count = ndi.label(grow)
+    seeded = np.bincount(labels[core], minlength=count + 1) > 0
+    seeded[0] = False
+    return seeded[labels]
 
 
 def _voids_from_residual(residual, contrast, joint, distance, noise, settings: VoidSettings) -> np.ndarray:
@@ -187,22 +449,28 @@ def _voids_from_residual(residual, contrast, joint, distance, noise, settings: V
     grow = joint & (residual > settings.grow_sigmas * noise)
     core = distance > settings.rim_px
     seeds = core & (residual > settings.seed_sigmas * noise)
-    labels, count = ndi.label(grow & core)
+    count, labels = cv2.connectedComponents((grow & core).astype(np.uint8), connectivity=4)
+    count -= 1
     if count == 0:
         return np.zeros_like(joint)
     seeded = np.bincount(labels[seeds], minlength=count + 1)[1:] > 0
-    # a blurred void fades out gradually; its outline sits at a share of its own peak log-contrast
-    peak = np.full(count + 1, -np.inf)
+    # a blurred void fades out gradually; its outline sits at a share of the peak log-contrast near it
+    # (of its own peak, not of a deeper neighbour's in the same cluster)
     grown = labels > 0
-    np.maximum.at(peak, labels[grown], contrast[grown])
-    peak[0] = np.inf
+    peak = np.full(count + 1, np.inf)
+    peak[1:] = ndi.maximum(contrast, labels, np.arange(1, count + 1))
+    local_peak = np.full(contrast.shape, np.inf, np.float32)
+    if settings.peak_reach_px > 0:
+        reach = 2 * int(settings.peak_reach_px) + 1
+        local_peak = cv2.dilate(np.where(grown, contrast, -1e3).astype(np.float32),
+                                cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
     # blur spreads a small void well beyond its outline: the smaller the void, the higher
     # the share of its peak at which its true outline lies
     sizes = np.bincount(labels.ravel(), minlength=count + 1).astype(float)
     sizes[0] = 1.0
     radius = np.sqrt(sizes / np.pi)
     share = np.clip(settings.edge_share_of_peak + settings.small_void_share_px / radius, 0.0, 0.7)
-    within = contrast >= share[labels] * peak[labels]
+    within = contrast >= share[labels] * np.minimum(local_peak, peak[labels])
     labels = np.where(within, labels, 0)
     size = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     keep = np.concatenate([[False], seeded & (size >= settings.min_void_px)])
@@ -242,4 +510,5 @@ def void_metrics(result: VoidResult, pixel_um: float, settings: VoidSettings = V
         "void_centroid_offset_um": offset,
         "joint_area_um2": float(joint_px * pixel_um ** 2),
         "joint_solidity": float(min(1.0, joint_px / hull_area)) if hull_area else 0.0,
+        "inclusion_fraction": float(result.inclusions.sum() / joint_px) if result.inclusions is not None else 0.0,
     }

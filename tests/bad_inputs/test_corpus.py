@@ -62,6 +62,13 @@ def cell(name: str, column: str, value: str, row: int = 0):
     return lambda c: set_cell(c.batch / name, column, value, row)
 
 
+def old_dataset(c: Corpus) -> None:
+    """A data set written by an earlier mawis (format version 1)."""
+    copy = Path(shutil.copytree(c.dataset, c.tmp / "dataset"))
+    info = json.loads((copy / "dataset.json").read_text())
+    (copy / "dataset.json").write_text(json.dumps({**info, "version": 1}))
+
+
 def symlink_outside(c: Corpus) -> None:
     outside = c.tmp / "outside.tif"
     shutil.copy(first_image(c), outside)
@@ -144,7 +151,7 @@ CASES = [
     ("missing-column", drop("manifest.csv", "pixel_size_um"), INGEST, 2,
      '{batch}/manifest.csv:1: missing required column(s): pixel_size_um'),
     ("duplicate-image-id", duplicate_image_id, INGEST, 2,
-     "{batch}/manifest.csv:3: duplicate image_id 'J000001-xr-00000'; ids must be unique"),
+     "{batch}/manifest.csv:3: duplicate image_id 'J000001-mg-01000'; ids must be unique"),
     ("path-with-dotdot", cell("manifest.csv", "path", "../outside.tif"), INGEST, 2,
      "{batch}/manifest.csv:2: path '../outside.tif' leaves the batch folder; use a path inside it"),
     ("absolute-path", cell("manifest.csv", "path", "/etc/passwd"), INGEST, 2,
@@ -171,7 +178,7 @@ CASES = [
      "{batch}/lifetimes.csv:2: cycles_to_failure must be a number >= 0, got '-3'"),
     ("lifetime-duplicate-joint", lambda c: edit_csv(c.batch / "lifetimes.csv", lambda f: f.__setitem__(
         "joint_id", [f["joint_id"][0]] * len(f))), INGEST, 2,
-     "{batch}/lifetimes.csv:3: joint_id 'J000003' is listed twice (and 8 more problem(s); `mawis validate {batch}` lists all)"),
+     "{batch}/lifetimes.csv:3: joint_id 'J000001' is listed twice (and 14 more problem(s); `mawis validate {batch}` lists all)"),
     ("lifetime-censored-yes", cell("lifetimes.csv", "censored", "yes"), INGEST, 2,
      "{batch}/lifetimes.csv:2: censored must be 0 or 1 (or empty), got 'yes'"),
     ("out-inside-batch", nothing, ["ingest", "{batch}", "--out", "{batch}/ds"], 2,
@@ -188,22 +195,28 @@ CASES = [
      '{tmp}/nowhere: 1 problem(s) listed above; the first: {tmp}/nowhere: not a folder; give the batch folder'),
     # --- ingest --strict: one bad image refuses the batch ---------------------------------------
     ("zero-byte-image", lambda c: first_image(c).write_bytes(b""), STRICT, 2,
-     '{batch}/manifest.csv:2: xray/B0001/J000001-xr-00000.tif: empty file (--strict refuses a batch with a bad image; without it the image is quarantined)'),
+     '{batch}/manifest.csv:2: micrograph/B0001/J000001-mg-01000.png: empty file (--strict refuses a batch with a bad image; without it the image is quarantined)'),
     ("truncated-image", truncate_first, STRICT, 2,
-     '{batch}/manifest.csv:2: xray/B0001/J000001-xr-00000.tif: cannot decode image (failed to read 96800 bytes, got 32096) (--strict refuses a batch with a bad image; without it the image is quarantined)'),
+     '{batch}/manifest.csv:2: micrograph/B0001/J000001-mg-01000.png: cannot decode image (not a valid or complete image file) (--strict refuses a batch with a bad image; without it the image is quarantined)'),
     ("gif-extension", gif_extension, STRICT, 2,
      "{batch}/manifest.csv:2: x.gif: unsupported image type '.gif'; use PNG, TIFF, JPEG or BMP (--strict refuses a batch with a bad image; without it the image is quarantined)"),
     ("one-pixel-image", one_pixel, STRICT, 2,
-     "{batch}/manifest.csv:2: image 'xray/B0001/J000001-xr-00000.tif' is only 1x1 px; at least 8x8 is needed (--strict refuses a batch with a bad image; without it the image is quarantined)"),
+     "{batch}/manifest.csv:2: image 'micrograph/B0001/J000001-mg-01000.png' is only 1x1 px; at least 8x8 is needed (--strict refuses a batch with a bad image; without it the image is quarantined)"),
     ("20000x20000-image", huge_header, STRICT, 2,
      '{batch}/manifest.csv:2: huge.png: 20000 x 20000 px is more than the limit of 100,000,000 pixels (max_image_pixels); export a smaller image or raise the limit in the ingest --config (--strict refuses a batch with a bad image; without it the image is quarantined)'),
     # --- the other commands ---------------------------------------------------------------------
     ("simulate-zero-joints", nothing, ["simulate", "{out}", "--joints", "0"], 2,
      '--joints must be at least 1 (got 0)'),
     ("simulate-unknown-machine", nothing, ["simulate", "{out}", "--machine", "xr-z"], 2,
-     "unknown machine 'xr-z'; choose one of: xr-a, xr-b, xr-c"),
+     "unknown machine 'xr-z'; choose one of: xr-a, xr-b, xr-c, xr-d, xr-e, xr-f, xr-g, xr-h"),
     ("measure-not-a-batch", nothing, ["measure", "{tmp}", "--out", "{out}/m.csv"], 2,
      '{tmp}: neither a batch (no manifest.csv) nor a data set (no dataset.json)'),
+    ("gauge-same-folder", nothing, ["gauge", "{batch}", "{batch}", "--out", "{out}"], 2,
+     "a gauge study compares two different batches; both arguments name the same folder"),
+    ("gauge-not-a-batch", nothing, ["gauge", "{tmp}", "{batch}", "--out", "{out}"], 2,
+     '{tmp}: neither a batch (no manifest.csv) nor a data set (no dataset.json)'),
+    ("measure-old-data-set", old_dataset, ["measure", "{tmp}/dataset", "--out", "{out}/m.csv"], 2,
+     "{tmp}/dataset/dataset.json: data set format version 1, this mawis reads version 2; ingest the batch again with `mawis ingest`"),
     ("contact-sheet-missing-batch", nothing, ["contact-sheet", "{tmp}/nowhere", "--out", "{out}/c.png"], 2,
      '{tmp}/nowhere: no manifest.csv; point to a batch folder'),
     ("pretrain-not-a-dataset", nothing, ["pretrain", "{batch}", "--out", "{out}"], 2,
