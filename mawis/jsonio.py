@@ -7,6 +7,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 
 
 def json_safe(value):
@@ -21,6 +22,16 @@ def json_safe(value):
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else None
     return value
+
+
+def is_missing(value) -> bool:
+    """None, NaN, pandas NA: a cell with no value (anything that cannot be tested is present)."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or array: present
+        return False
 
 
 def dumps(value) -> str:

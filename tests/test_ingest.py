@@ -37,7 +37,7 @@ def test_same_joints_on_a_4_and_a_9_um_station_get_the_same_size(datasets):
         xray = images[(images["modality"] == "xray") & (images["measure_status"] == "ok")]
         sizes[machine] = xray.set_index("image_id").groupby(xray["joint_id"].to_numpy())[
             ["joint_area_um2", "joint_length_um"]].first()
-    both = sizes["xr-a"].join(sizes["xr-b"], how="inner", lsuffix="_a", rsuffix="_b")
+    both = sizes["xr-a"].add_suffix("_a").join(sizes["xr-b"].add_suffix("_b"), how="inner")
     assert len(both) >= 20
     area = both["joint_area_um2_b"] / both["joint_area_um2_a"]
     length = both["joint_length_um_b"] / both["joint_length_um_a"]

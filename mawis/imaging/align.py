@@ -63,7 +63,7 @@ class Placement:
 
     def warp(self, image: np.ndarray, onto: "Placement", shape: tuple[int, int], nearest: bool = True) -> np.ndarray:
         """``image`` (on this grid) resampled onto the grid ``onto`` of ``shape`` (rows, cols)."""
-        image = _flipped(image, self.flip)
+        image = flipped(image, self.flip)
         scale = self.step / onto.step
         matrix = np.array([[scale, 0.0, (self.x - onto.x) / onto.step + 0.5 * scale - 0.5],
                            [0.0, scale, (self.y - onto.y) / onto.step + 0.5 * scale - 0.5]], np.float32)
@@ -72,11 +72,12 @@ class Placement:
         if not nearest and scale < 0.8:  # shrinking: average first (warpAffine only samples)
             source = cv2.GaussianBlur(source, (0, 0), 0.45 / scale)
         out = cv2.warpAffine(source, matrix, (shape[1], shape[0]), flags=flags, borderMode=cv2.BORDER_CONSTANT)
-        out = _flipped(out, onto.flip)
+        out = flipped(out, onto.flip)
         return out.astype(bool) if image.dtype == bool else out
 
 
-def _flipped(image: np.ndarray, flip: str) -> np.ndarray:
+def flipped(image: np.ndarray, flip: str) -> np.ndarray:
+    """``image`` mirrored as ``flip`` says ("lr", "ud", both or neither); flipping twice undoes it."""
     if "lr" in flip:
         image = image[:, ::-1]
     if "ud" in flip:

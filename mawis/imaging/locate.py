@@ -92,7 +92,8 @@ class JointLocation:
 def normalised(values: np.ndarray) -> np.ndarray:
     """The region scaled by its bright level (a ratio, so Beer-Lambert contrasts are kept):
     12-bit data in a 16-bit file, or a dark window, look like any other station."""
-    top = float(np.percentile(values, 99.5))
+    sample = values[:: max(1, values.shape[0] // 256), :: max(1, values.shape[1] // 256)]
+    top = float(np.percentile(sample, 99.5))
     return np.clip(values / top, 0.0, 1.0) if top > 1e-6 else values
 
 
@@ -218,11 +219,10 @@ def _cut_side_strips(region: np.ndarray, joint: np.ndarray, settings: LocateSett
     plateau brighter than the solder that both halves show, followed by a step down to the
     solder's level, is cut off at the step. The fillet's ramp at a true edge has no plateau,
     and voids (compact) do not run along a whole side."""
-    angle = _axis_angle(joint)
-    forward, back, shape = _rotation(joint.shape, angle)
+    frame = PackageFrame(joint)
     logs = np.log(np.maximum(region, 1e-3)).astype(np.float32)
-    values = cv2.warpAffine(cv2.GaussianBlur(logs, (0, 0), 1.0), forward, shape, flags=cv2.INTER_LINEAR)
-    inside = cv2.warpAffine(joint.astype(np.uint8), forward, shape, flags=cv2.INTER_NEAREST) > 0
+    values = frame.turn(cv2.GaussianBlur(logs, (0, 0), 1.0))
+    inside = frame.turn(joint)
     rows, cols = np.nonzero(inside)
     if len(rows) < 50:
         return joint
@@ -241,8 +241,7 @@ def _cut_side_strips(region: np.ndarray, joint: np.ndarray, settings: LocateSett
                 keep[:, right - depth:right] = False
     if keep.sum() == inside.sum():
         return joint
-    back_mask = cv2.warpAffine(keep.astype(np.uint8), back, (joint.shape[1], joint.shape[0]), flags=cv2.INTER_NEAREST)
-    return joint & (back_mask > 0)
+    return joint & frame.back_to_region(keep)
 
 
 def _strip_depth(values: np.ndarray, inside: np.ndarray, side: str, box, settings: LocateSettings) -> int:
@@ -267,7 +266,7 @@ def _strip_depth(values: np.ndarray, inside: np.ndarray, side: str, box, setting
             block, mask = values[start:stop, left:left + 2 * reach].T, inside[start:stop, left:left + 2 * reach].T
         else:
             block, mask = values[start:stop, right - 2 * reach:right][:, ::-1].T, inside[start:stop, right - 2 * reach:right][:, ::-1].T
-        profile = np.array([np.median(r[m]) if m.sum() >= 3 else np.nan for r, m in zip(block, mask)])
+        profile = masked_median(block, mask, axis=1)
         cut = _plateau_step(profile, reach, settings)
         if cut == 0:
             return 0
@@ -297,6 +296,15 @@ def _plateau_step(profile: np.ndarray, reach: int, settings: LocateSettings) -> 
     return int(crossing[0]) if len(crossing) else 0
 
 
+def masked_median(values: np.ndarray, mask: np.ndarray, axis: int, min_count: int = 3) -> np.ndarray:
+    """Median of ``values`` where ``mask`` holds, along ``axis`` (NaN where fewer than ``min_count``)."""
+    ordered = np.sort(np.where(mask, values, np.nan), axis=axis)  # NaN sort last
+    counts = mask.sum(axis=axis)
+    pick = np.expand_dims(np.maximum(counts - 1, 0) // 2, axis)
+    out = np.take_along_axis(ordered, pick, axis=axis).squeeze(axis)
+    return np.where(counts >= min_count, out, np.nan)
+
+
 def _longest_run(flags: np.ndarray) -> int:
     best = current = 0
     for flag in flags:
@@ -305,23 +313,44 @@ def _longest_run(flags: np.ndarray) -> int:
     return best
 
 
-def _axis_angle(mask: np.ndarray) -> float:
-    """The package's axis (degrees, in (-45, 45]) from the mask's minimum-area rectangle."""
-    angle = cv2.minAreaRect(_outline_points(mask))[2]
-    return float((angle + 45.0) % 90.0 - 45.0)
+class PackageFrame:
+    """The region turned so the package's axes (the joint's minimum-area rectangle) run along
+    rows and columns, on a canvas that holds it whole; what lies above and below a joint is
+    rectangular along these axes. Turns of under a degree are left out."""
 
+    def __init__(self, joint: np.ndarray):
+        contours, _ = cv2.findContours(joint.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        angle = cv2.minAreaRect(np.vstack(contours))[2]
+        self.angle = float((angle + 45.0) % 90.0 - 45.0)
+        self.shape = joint.shape
+        self.turned = abs(self.angle) > 1.0
+        if self.turned:
+            height, width = joint.shape
+            centre = ((width - 1) / 2, (height - 1) / 2)
+            self.forward = cv2.getRotationMatrix2D(centre, self.angle, 1.0)
+            cos, sin = abs(self.forward[0, 0]), abs(self.forward[0, 1])
+            self.size = (int(np.ceil(width * cos + height * sin)) + 2, int(np.ceil(width * sin + height * cos)) + 2)
+            self.forward[0, 2] += (self.size[0] - 1) / 2 - centre[0]
+            self.forward[1, 2] += (self.size[1] - 1) / 2 - centre[1]
+            self.back = cv2.invertAffineTransform(self.forward)
 
-def _rotation(shape: tuple[int, int], angle: float):
-    """Forward and back affine maps turning an image by ``angle`` onto a canvas that holds it whole."""
-    height, width = shape
-    centre = ((width - 1) / 2, (height - 1) / 2)
-    forward = cv2.getRotationMatrix2D(centre, angle, 1.0)
-    cos, sin = abs(forward[0, 0]), abs(forward[0, 1])
-    size = (int(np.ceil(width * cos + height * sin)) + 2, int(np.ceil(width * sin + height * cos)) + 2)
-    forward[0, 2] += (size[0] - 1) / 2 - centre[0]
-    forward[1, 2] += (size[1] - 1) / 2 - centre[1]
-    return forward, cv2.invertAffineTransform(forward), size
+    def turn(self, image: np.ndarray) -> np.ndarray:
+        """Into the package frame (a bool mask stays a mask)."""
+        if not self.turned:
+            return image
+        if image.dtype == bool:
+            return cv2.warpAffine(image.astype(np.uint8), self.forward, self.size, flags=cv2.INTER_NEAREST) > 0
+        return cv2.warpAffine(image, self.forward, self.size, flags=cv2.INTER_LINEAR)
 
+    def back_to_region(self, image: np.ndarray, nearest: bool = False) -> np.ndarray:
+        """Back onto the region's grid."""
+        if not self.turned:
+            return image
+        if image.dtype == bool:
+            return cv2.warpAffine(image.astype(np.uint8), self.back, (self.shape[1], self.shape[0]),
+                                  flags=cv2.INTER_NEAREST) > 0
+        return cv2.warpAffine(image, self.back, (self.shape[1], self.shape[0]),
+                              flags=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 def outline_stretches(mask: np.ndarray, length_px: float) -> tuple[np.ndarray, int]:
     """Each pixel's nearest stretch of ``mask``'s outline (stretches of about ``length_px``), and
@@ -398,8 +427,9 @@ def _smoothing_px(image: np.ndarray) -> float:
     """Gaussian sigma against pixel noise: at least 1 px, more where the noise left after
     smoothing (noise / (2 sqrt(pi) sigma)) would exceed 5 % of the image's spread. Noise is
     read from neighbour differences, which edges hardly move."""
-    noise = 1.4826 * np.median(np.abs(np.diff(image[:, ::2], axis=1))) / np.sqrt(2)
-    spread = float(np.percentile(image, 95) - np.percentile(image, 5))
+    sample = image[:: max(1, image.shape[0] // 128), :]
+    noise = 1.4826 * np.median(np.abs(np.diff(sample[:, ::2], axis=1))) / np.sqrt(2)
+    spread = float(np.subtract(*np.percentile(sample, [95, 5])))
     return float(np.clip(noise / (2 * np.sqrt(np.pi) * 0.05 * max(spread, 1e-3)), 1.0, 3.0))
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from ..batch.images import to_unit_float
 from .align import (
     ModalityAlignment, Placement, ScaleError, check_scale, context_region, crop_window, cut_scaled, encoder_crop,
-    from_crop_dtype, to_crop_dtype, to_gray_unit,
+    flipped, from_crop_dtype, to_crop_dtype, to_gray_unit,
 )
 from .locate import JointLocation, LocateSettings, find_joint_site, normalised, outline_joint
 from .section import SectionLayers, SectionSettings, find_section_site, section_layers
@@ -55,11 +55,11 @@ def prepare_image(modality: str, pixels: np.ndarray, roi: Box | None, pixel_um: 
         reason = site if isinstance(site, str) else ""
         box, scale, joint, flip = (_fallback(gray, roi_in, section.max_width_px) if reason else
                                    (site.region, site.scale, site.joint, site.flip))
-    region = _turned(to_crop_dtype(cut_scaled(gray, box, scale)), flip)
+    region = flipped(to_crop_dtype(cut_scaled(gray, box, scale)), flip)
     step = 1.0 / scale
     layers = location = None
     if modality == "micrograph" and not reason:  # the layers need colour, which the stored region lacks
-        layers = section_layers(_turned(cut_scaled(to_unit_float(raw), box, scale), flip), pixel_um / scale, section)
+        layers = section_layers(flipped(cut_scaled(to_unit_float(raw), box, scale), flip), pixel_um / scale, section)
         reason, layers = (layers, None) if isinstance(layers, str) else ("", layers)
     if modality == "xray" and not reason:  # the outline measurement will use, found on the stored region
         location = outline_joint(from_crop_dtype(region), pixel_um * step, locate)
@@ -71,7 +71,7 @@ def prepare_image(modality: str, pixels: np.ndarray, roi: Box | None, pixel_um: 
     return PreparedImage(
         region=region, region_at=Placement(origin[0] + box[0], origin[1] + box[1], step, flip),
         region_pixel_um=pixel_um * step,
-        crop=_turned(crop, flip), crop_at=Placement(origin[0] + window[0], origin[1] + window[1], window[2], flip),
+        crop=flipped(crop, flip), crop_at=Placement(origin[0] + window[0], origin[1] + window[1], window[2], flip),
         crop_pixel_um=pixel_um * window[2], crop_padded_share=padded,
         joint_box=(origin[0] + joint[0], origin[1] + joint[1], joint[2], joint[3]), site_reason=reason,
         layers=layers, location=location)
@@ -87,14 +87,6 @@ def _fallback(gray: np.ndarray, roi: Box, max_px: int):
     x, y, w, h = roi
     scale = min(1.0, max_px / max(w, h))
     return roi, scale, (float(x), float(y), float(w), float(h)), ""
-
-
-def _turned(image: np.ndarray, flip: str) -> np.ndarray:
-    if "lr" in flip:
-        image = image[:, ::-1]
-    if "ud" in flip:
-        image = image[::-1]
-    return np.ascontiguousarray(image)
 
 
 __all__ = ["PreparedImage", "prepare_image", "ScaleError"]

@@ -352,7 +352,11 @@ def ingest_batch(batch: Path, out: Path, config: IngestConfig = IngestConfig(), 
                         if config.strict:
                             raise BatchError(f"{batch / MANIFEST}:{csv_line(i)}: {reason} (--strict refuses a batch "
                                              "with a bad image; without it the image is quarantined)")
-                        quarantined.append({"image_id": manifest.at[i, "image_id"], "path": manifest.at[i, "path"],
+                        quarantined.append({"image_id": manifest.at[i, "image_id"],
+                                            "joint_id": manifest.at[i, "joint_id"],
+                                            **{c: manifest.at[i, c] for c in ("board_id", "component")
+                                               if c in manifest.columns},
+                                            "path": manifest.at[i, "path"],
                                             "line": csv_line(i), "reason": reason})
                     else:
                         modality = manifest.at[i, "modality"]

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..jsonio import is_missing
 from ..atomic import atomic_write_bytes
 from ..errors import MawisError
 from .html import (BASE_CSS, DASH, Html, count, created, document, esc, figure, kv_table, missing, num, pct,
@@ -287,18 +288,18 @@ def _clean(frame: pd.DataFrame, legacy: bool = False) -> pd.DataFrame:
     ``cannot tell`` here (it recorded nothing about unmeasurable images)."""
     frame = frame.copy()
     for column in ("joint_id", "board_id", "component"):
-        frame[column] = [DASH if _blank(v) else str(v) for v in frame[column]]
+        frame[column] = [DASH if is_missing(v) else str(v) for v in frame[column]]
     for column in NUMERIC_COLUMNS:
         frame[column] = pd.to_numeric(frame[column], errors="coerce") if column in frame else np.nan
         frame[column] = frame[column].astype(float).where(np.isfinite(frame[column]))
-    frame["risk_class"] = [("unknown" if _blank(v) else str(v).strip().lower()) for v in frame["risk_class"]]
-    frame["verdict"] = [("unchecked" if _blank(v) else str(v).strip().lower()) for v in frame["verdict"]]
+    frame["risk_class"] = [("unknown" if is_missing(v) else str(v).strip().lower()) for v in frame["risk_class"]]
+    frame["verdict"] = [("unchecked" if is_missing(v) else str(v).strip().lower()) for v in frame["verdict"]]
     rules = frame["failed_rules"] if "failed_rules" in frame else pd.Series("", index=frame.index)
-    frame["failed_rules"] = ["" if _blank(v) else str(v) for v in rules]
+    frame["failed_rules"] = ["" if is_missing(v) else str(v) for v in rules]
     ood = frame["ood"] if "ood" in frame else pd.Series(False, index=frame.index)
-    frame["ood"] = np.array([False if _blank(v) else bool(v) for v in ood], dtype=bool)
+    frame["ood"] = np.array([False if is_missing(v) else bool(v) for v in ood], dtype=bool)
     reasons = frame["reason"] if "reason" in frame else pd.Series("", index=frame.index)
-    frame["reason"] = ["" if _blank(v) else str(v).strip() for v in reasons]
+    frame["reason"] = ["" if is_missing(v) else str(v).strip() for v in reasons]
     if legacy:
         scores = pd.to_numeric(frame["ood_score"], errors="coerce")
         flagged = frame["ood"].to_numpy()
@@ -308,19 +309,10 @@ def _clean(frame: pd.DataFrame, legacy: bool = False) -> pd.DataFrame:
     # a reason always wins: a joint that cannot be told is never shown in a confident class
     frame.loc[frame["reason"] != "", "risk_class"] = CANNOT
     measurable = frame["measurable"] if "measurable" in frame else pd.Series(True, index=frame.index)
-    frame["measurable"] = np.array([True if _blank(v) else bool(v) for v in measurable], dtype=bool)
+    frame["measurable"] = np.array([True if is_missing(v) else bool(v) for v in measurable], dtype=bool)
     frame["risk_rank"] = [CLASSES.index(r) if r in CLASSES else len(CLASSES) for r in frame["risk_class"]]
     frame = frame.sort_values(["predicted_cycles", "lower_cycles", "joint_id"], na_position="last", kind="stable")
     return frame.reset_index(drop=True)
-
-
-def _blank(item) -> bool:
-    if item is None:
-        return True
-    try:
-        return bool(pd.isna(item))
-    except (TypeError, ValueError):
-        return False
 
 
 def _dict(item) -> dict:
@@ -1240,7 +1232,7 @@ def _gallery_section(batch: _Batch) -> str:
 def _card(batch: _Batch, entry: dict, ood: dict, told: dict | None = None) -> str:
     joint = str(entry.get("joint_id") or DASH)
     risk = str(entry.get("risk_class") or "unknown").strip().lower()
-    reason = "" if _blank(entry.get("reason")) else str(entry.get("reason")).strip()
+    reason = "" if is_missing(entry.get("reason")) else str(entry.get("reason")).strip()
     table_risk, table_reason = (told or {}).get(joint, (None, ""))
     if table_risk == CANNOT:  # the table wins: a joint it cannot tell is never shown in a confident class
         risk, reason = CANNOT, reason or table_reason

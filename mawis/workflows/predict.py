@@ -18,6 +18,7 @@ out (``weibull_basis`` in prediction.json says how many joints the fit rests on)
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field, fields, replace
@@ -32,7 +33,7 @@ from .. import __version__
 from ..atomic import atomic_dir, check_writable_target
 from ..errors import MawisError, UsageError
 from ..ingest.config import recorded_measure_settings
-from ..ingest.dataset import load_dataset
+from ..ingest.dataset import REPORT_FILE as INGEST_REPORT, load_dataset
 from ..ingest.pipeline import dataset_folder
 from ..lifetime.io import load_lifetime_model
 from ..lifetime.models import JointData, joint_inputs
@@ -41,7 +42,7 @@ from ..lifetime.weibull import fit_weibull
 from ..measure.export import measured_images
 from ..measure.pipeline import joint_table as acceptance_table, write_overlays
 from ..measure.rules import load_rules
-from ..jsonio import dumps, json_safe
+from ..jsonio import dumps, is_missing, json_safe
 from ..measure.pipeline import overlay_name
 from ..registry.drift import (
     DriftConfig, OodScorer, check_drift, comparable_joints, drift_config_from_dict, joint_profile, load_reference,
@@ -198,6 +199,7 @@ def _predict_dataset(dataset_dir: Path, opened: OpenedModel, cfg: PredictConfig,
         inputs.joints, inputs.images, flags, scores, threshold, needs,
         float((opened.meta.get("config") or {}).get("input_max_cycles", 0) or 0))
     table = _table(inputs.joints, log_pred, accept, scores, flags, cfg.required_cycles, reasons, measurable)
+    table, causes = _with_unseen_joints(table, causes, dataset_dir)
     summary = _summary(inputs.ds, table, drift, cfg, opened.meta, causes)
     summary["settings"]["ood_threshold"] = threshold
     if note:
@@ -233,14 +235,14 @@ def abstentions(joints: pd.DataFrame, images: pd.DataFrame, flags: np.ndarray, s
     status = images.drop_duplicates("image_id").set_index("image_id")
     states = status["measure_status"] if "measure_status" in status else pd.Series(dtype=object)
     whys = status["measure_reason"] if "measure_reason" in status else pd.Series(dtype=object)
-    state_of = {i: "" if _missing(s) else str(s).strip() for i, s in states.items()}
-    why_of = {i: "" if _missing(r) else str(r).strip() for i, r in whys.items()}
+    state_of = {i: "" if is_missing(s) else str(s).strip() for i, s in states.items()}
+    why_of = {i: "" if is_missing(r) else str(r).strip() for i, r in whys.items()}
     early, late = (("as-reflowed ", "") if input_max_cycles <= 0 else
                    ("", f" at or before {input_max_cycles:g} cycles"))
     causes = {c: np.zeros(n, bool) for c in CAUSES}
     reasons, measurable = [], np.zeros(n, bool)
     for row, (xray, micro) in enumerate(zip(joints["xray_image_id"], joints["micrograph_image_id"])):
-        parts, used = [], {m: i for m, i in (("xray", xray), ("micrograph", micro)) if not _missing(i)}
+        parts, used = [], {m: i for m, i in (("xray", xray), ("micrograph", micro)) if not is_missing(i)}
         for modality, image in used.items():
             if state_of.get(image, "").lower() != "ok":
                 why = why_of.get(image) or f"measure status {state_of.get(image) or 'missing'}"
@@ -261,15 +263,6 @@ def abstentions(joints: pd.DataFrame, images: pd.DataFrame, flags: np.ndarray, s
             causes["ood"][row] = True
         reasons.append("; ".join(parts))
     return causes, reasons, measurable
-
-
-def _missing(item) -> bool:
-    if item is None:
-        return True
-    try:
-        return bool(pd.isna(item))
-    except (TypeError, ValueError):
-        return False
 
 
 def _embed(model, data: JointData, device: str, chunk: int, progress) -> np.ndarray:
@@ -314,6 +307,33 @@ def _table(joints: pd.DataFrame, log_pred: pd.DataFrame, accept: pd.DataFrame, s
     out["micrograph_image_id"] = joints["micrograph_image_id"].astype(object) \
         .where(joints["micrograph_image_id"].notna(), None).to_numpy()
     return out.sort_values(["predicted_cycles", "joint_id"]).reset_index(drop=True)[list(TABLE_COLUMNS)]
+
+
+def _with_unseen_joints(table: pd.DataFrame, causes: dict, dataset_dir: Path) -> tuple[pd.DataFrame, dict]:
+    """The table with a "cannot tell" row for every joint whose every image was quarantined at
+    ingestion (it has no prediction, but a quality team must still see it), and the causes
+    extended to them."""
+    report = Path(dataset_dir) / INGEST_REPORT
+    quarantined = json.loads(report.read_text()).get("quarantined", []) if report.is_file() else []
+    seen = set(table["joint_id"])
+    unseen: dict[str, dict] = {}
+    for entry in quarantined:
+        joint = str(entry.get("joint_id") or "")
+        if joint and joint not in seen and joint not in unseen:
+            unseen[joint] = {"joint_id": joint, "board_id": str(entry.get("board_id") or joint),
+                             "component": str(entry.get("component") or "unknown"),
+                             "reason": f"no usable image: {entry.get('path')}: {entry.get('reason')}"}
+    if not unseen:
+        return table, causes
+    rows = pd.DataFrame(list(unseen.values())).assign(
+        risk_class=CANNOT_TELL, verdict="unchecked", failed_rules="", ood=False, measurable=False, has_xray=False,
+        xray_image_id=None, micrograph_image_id=None).reindex(columns=table.columns)
+    extended = pd.concat([table, rows], ignore_index=True)
+    grown = {c: np.r_[np.asarray(v, bool), np.zeros(len(rows), bool)] for c, v in causes.items()}
+    for cause in ("no_input_image", "unmeasurable"):  # no image survived: nothing could be measured
+        if cause in grown:
+            grown[cause][len(table):] = True
+    return extended, grown
 
 
 def _weibull(lives: np.ndarray, level: float) -> tuple[dict | None, str]:
