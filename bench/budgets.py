@@ -3,7 +3,7 @@
     .venv/bin/python bench/budgets.py [--work DIR] [--memory-images 10000 100000] [--device cpu]
 
 Measures, on a simulated campaign (2,000 joints, station xr-a): ingest with measurement
-(images/s), re-measuring stored crops (images/s, one process), pretraining throughput per
+(images/s), re-measuring the stored measurement regions (images/s, one process), pretraining throughput per
 method (images/s over one epoch, small encoder on the CPU; ResNet-18 on a GPU with
 --device cuda), predict (joints/s, after ingestion), and the peak resident memory of
 `mawis ingest` on batches of 10,000 and 100,000 X-ray images (made from the campaign's
@@ -120,7 +120,7 @@ def main() -> None:
     rows = []
     batch, dataset, ingest = campaign(work)
     rows.append(("ingest with measurement, images/s", ingest, BUDGETS["ingest"], ">="))
-    rows.append(("measure stored crops, images/s (1 process)", measure_rate(dataset), BUDGETS["measure"], ">="))
+    rows.append(("measure stored regions, images/s (1 process)", measure_rate(dataset), BUDGETS["measure"], ">="))
     for method, rate in pretrain_rates(dataset, work, args.device).items():
         rows.append((f"pretrain {method} ({args.device}), images/s", rate, BUDGETS[f"pretrain-{args.device}"], ">="))
     rows.append(("predict after ingestion, joints/s", predict_rate(dataset, work), BUDGETS["predict"], ">="))

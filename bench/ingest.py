@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/ingest.py --joints 2000 [--machine xr-a] [--micrographs]
 
-Measures and prints; asserts nothing. Budget (issue 3): at least 200 X-ray images/s
-on 2 CPU cores for 128 px crops. The batch is simulated once into a temporary
-folder (not timed), then ingested (timed) with the default settings.
+Measures and prints; asserts nothing. Budget (issue 3): at least 200 X-ray images/s on
+2 CPU cores, measuring each joint whole at its own resolution (issue 14). The batch is
+simulated once into a temporary folder (not timed), then ingested (timed) with the
+default settings.
 """
 
 from __future__ import annotations

@@ -339,7 +339,8 @@ def predict(
     why = ", ".join(f"{cannot[k]} {w}" for k, w in (("unmeasurable", "could not be measured"),
                                                      ("no_input_image", "no usable input image"),
                                                      ("no_model_input", "without the image the model reads"),
-                                                     ("ood", "out of distribution")) if cannot[k])
+                                                     ("new_package", "of a package the model was not trained on"),
+                                                     ("ood", "out of distribution")) if cannot.get(k))
     untold = f"{cannot['joints']} cannot tell ({why}); of the other {told}: " if cannot["joints"] else ""
     lines = [f"model     {s['model']['id']} ({s['model']['kind']})",
              f"joints    {n} on {s['batch']['boards']} boards: {untold}{risk['high']} high, "

@@ -1,5 +1,5 @@
-"""Never green for what was not seen: joints that could not be measured or are out of distribution
-get the risk class "cannot tell" (with a reason) in every output of `mawis predict`, are counted in
+"""Never green for what was not seen: joints that could not be measured, are of a package the model
+was not trained on, or are out of distribution get the risk class "cannot tell" (with a reason) in every output of `mawis predict`, are counted in
 no other class, and are left out of the Weibull fit, which says how many joints it rests on."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from mawis.registry.store import Registry
 from mawis.reports.lifetime_report import CANNOT, FORMAT_VERSION, RISKS
 from mawis.ssl.config import PretrainConfig
 from mawis.ssl.train import pretrain
-from mawis.workflows.predict import CANNOT_TELL, TABLE_COLUMNS, abstentions, risk_classes
+from mawis.workflows.predict import CANNOT_TELL, TABLE_COLUMNS, abstentions, known_components, risk_classes
 from mawis.workflows.train import train_model
 
 from .conftest import make_batch
@@ -30,7 +30,8 @@ REQUIRED = 300.0  # low: most trusted joints are "low" risk, so an untold one wo
 BLANK = ("J000001", "J000002", "J000003")   # X-ray replaced by a flat image of the same size and format
 NOISE = ("J000004", "J000005")              # X-ray replaced by pure noise
 CHANGED = ("J000006", "J000007", "J000008", "J000009")   # intensities strongly changed: inverted, or cubed
-TAMPERED = BLANK + NOISE + CHANGED
+NEW_PACKAGE = ("J000010", "J000011")      # manifest names a package the model was never trained on
+TAMPERED = BLANK + NOISE + CHANGED + NEW_PACKAGE
 
 
 def _rewrite(path, change) -> None:
@@ -49,6 +50,8 @@ def _gone(manifest: pd.DataFrame) -> str:
 def _tamper(batch) -> None:
     manifest = pd.read_csv(batch / "manifest.csv")
     (batch / manifest.set_index("joint_id").at[_gone(manifest), "path"]).write_bytes(b"")
+    manifest.loc[manifest["joint_id"].isin(NEW_PACKAGE), "component"] = "QFN-99"
+    manifest.to_csv(batch / "manifest.csv", index=False)
     xray = manifest[manifest["modality"] == "xray"].set_index("joint_id")["path"]
     rng = np.random.default_rng(5)
     inverted, cubed = (lambda a, top: top - a), (lambda a, top: top * (a / top) ** 3)
@@ -95,6 +98,9 @@ def test_untold_joints_are_never_in_a_confident_class(predicted):
         # how many strongly changed X-rays the out-of-distribution score catches is the drift check's
         # sensitivity, not abstention's: most are caught, and every caught one is untold (below)
         assert (table.loc[list(CHANGED), "risk_class"] == CANNOT_TELL).sum() >= 2, tampered[["risk_class", "reason"]]
+        for joint in NEW_PACKAGE:
+            assert table.at[joint, "risk_class"] == CANNOT_TELL
+            assert "package QFN-99 is not in the model's training data" in table.at[joint, "reason"]
         for joint in BLANK + NOISE:
             assert table.at[joint, "reason"].startswith("could not be measured (X-ray): "), table.at[joint, "reason"]
             assert not table.at[joint, "measurable"]
@@ -147,6 +153,8 @@ def test_counts_and_weibull_say_what_they_rest_on(predicted):
     for risk in RISKS:
         assert counts["risk"][risk] == int((table["risk_class"] == risk).sum())
     assert counts["cannot_tell"]["ood"] == int(table["ood"].sum()) == counts["ood"]
+    new = table["reason"].str.contains("is not in the model's training data")
+    assert counts["cannot_tell"]["new_package"] == int(new.sum()) >= len(NEW_PACKAGE)
     assert counts["cannot_tell"]["unmeasurable"] == int((~table["measurable"]).sum()) == counts["unmeasurable"]
     assert summary["weibull"]["n"] == n - untold  # the fit uses only trustworthy predictions
     assert summary["weibull_basis"] == {"joints": n - untold, "of": n, "cannot_tell": untold}
@@ -166,6 +174,9 @@ def test_the_report_says_first_how_many_cannot_be_told(predicted, open_in_chromi
     lead = re.search(r'<p class="lead">(.*?)</p>', page, re.S).group(1)
     assert f"{untold} of the {n} joints" in lead and "cannot be told" in lead
     assert "could not be measured" in lead and "out of distribution" in lead
+    new = int(table["reason"].str.contains("is not in the model's training data").sum())
+    assert f"{new} are of a package the model was not trained on" in lead
+    assert "1 has no usable input image" in lead  # the joint whose only image was quarantined
     green = lead.find("the requirement even at the low end")
     assert green == -1 or lead.index("cannot be told") < green  # before any green statement
     assert f"B10 from {n - untold} of {n} joints; {untold} cannot tell" in page
@@ -218,6 +229,7 @@ def test_abstention_reasons_from_the_images_table():
         "unmeasurable": [False, True, False, False, True, True],
         "no_input_image": [False, False, False, True, False, False],
         "no_model_input": [False, False, True, False, False, False],
+        "new_package": [False] * 6,
         "ood": [False, False, False, False, True, False]}
     # a features-only model (no encoder) does not need an X-ray
     _, reasons, _ = abstentions(joints, images, flags, scores, 2.5, None, input_max_cycles=100)
@@ -225,3 +237,23 @@ def test_abstention_reasons_from_the_images_table():
     assert reasons[3] == "no usable input image (no X-ray or cross-section at or before 100 cycles)"
     classes = risk_classes(np.array([900.0] * 6), np.array([2000.0] * 6), 500.0, reasons)
     assert classes.tolist() == ["low", CANNOT, "low", CANNOT, CANNOT, CANNOT]
+
+
+def test_a_package_the_model_was_not_trained_on_cannot_be_told():
+    """Unit: a family-wide offset in life is invisible to an OOD score fitted on the training families,
+    so the package name decides; blank names and models trained without the column decide nothing."""
+    joints = pd.DataFrame({"joint_id": ["A", "B", "C", "D"], "xray_image_id": ["a", "b", "c", "d"],
+                           "micrograph_image_id": [None] * 4, "component": ["LED-3030", "QFN-16", "", "nan"]})
+    images = pd.DataFrame({"image_id": ["a", "b", "c", "d"], "measure_status": ["ok"] * 4,
+                           "measure_reason": [""] * 4})
+    reference = pd.DataFrame({"component": ["LED-3030", "LED-3030", "unknown", "nan"]})
+    known = known_components(reference)
+    assert known == frozenset({"LED-3030"})
+    flags, scores = np.zeros(4, bool), np.zeros(4)
+    causes, reasons, _ = abstentions(joints, images, flags, scores, 2.5, "xray", known=known)
+    assert reasons == ["", "package QFN-16 is not in the model's training data", "", ""]
+    assert causes["new_package"].tolist() == [False, True, False, False]
+    assert known_components(pd.DataFrame({"component": ["", "nan"]})) is None
+    assert known_components(None) is None
+    _, reasons, _ = abstentions(joints, images, flags, scores, 2.5, "xray", known=None)
+    assert reasons == [""] * 4

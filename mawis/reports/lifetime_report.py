@@ -64,11 +64,14 @@ CLASS_CSS = {"high": "high", "elevated": "elevated", "low": "low", CANNOT: "cann
 RISK_COLOURS = {"high": "#c62828", "elevated": "#e08a00", "low": "#2e7d32", CANNOT: "#455a64"}
 OTHER_COLOUR = "#888888"
 # how predict words each cause of "cannot tell" in the reason column (a joint may have several, "; "-joined)
-CAUSES = (("unmeasurable", "could not be measured"), ("no_input_image", "no usable input image"),
-          ("no_model_input", "which the model needs"), ("ood", "out of distribution"))
+CAUSES = (("unmeasurable", "could not be measured"), ("no_input_image", "no usable"),
+          ("no_model_input", "which the model needs"), ("new_package", "not in the model's training data"),
+          ("ood", "out of distribution"))
 CAUSE_WORDS = {"unmeasurable": ("could not be measured", "could not be measured"),
                "no_input_image": ("has no usable input image", "have no usable input image"),
                "no_model_input": ("lacks the image the model reads", "lack the image the model reads"),
+               "new_package": ("is of a package the model was not trained on",
+                               "are of a package the model was not trained on"),
                "ood": ("is out of distribution (unlike the training data)",
                        "are out of distribution (unlike the training data)")}
 VERDICT_ORDER = {"fail": 0, "unchecked": 1, "pass": 2}
@@ -400,7 +403,7 @@ class _Batch:
 def reason_parts(reason: str) -> list[tuple[str, str]]:
     """(cause key or "", text) for each cause in a reason of the predictions table."""
     parts = []
-    for part in re.split(r"; (?=could not be measured|no |out of distribution)", reason or ""):
+    for part in re.split(r"; (?=could not be measured|no |package |out of distribution)", reason or ""):
         part = part.strip()
         if part:
             key = next((k for k, phrase in CAUSES if phrase in part), "")
@@ -597,6 +600,7 @@ def _basis(batch: _Batch) -> str:
 
 
 CAUSE_SHORT = {"unmeasurable": "not measurable", "no_input_image": "no image", "no_model_input": "no model input",
+               "new_package": "new package",
                "ood": "OOD"}
 
 
@@ -660,6 +664,9 @@ def _untold(batch: _Batch) -> str:
                       "of interest holds the whole joint).")
     if batch.causes["no_input_image"] or batch.causes["no_model_input"]:
         advice.append("Inspect the joints without a usable input image before release.")
+    if batch.causes["new_package"]:
+        advice.append("A package the model was not trained on needs labelled joints of its own: retrain with them "
+                      "(mawis retrain) before trusting its lives.")
     if batch.causes["ood"]:
         advice.append("Check the out-of-distribution ones by cross-section or a cycling test; many of them point to "
                       "a new station, paste or package, on which the model needs retraining.")

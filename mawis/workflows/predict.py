@@ -11,7 +11,8 @@ predicted lives, pick the riskiest joints for the gallery, and write everything 
 A joint whose prediction rests on something the model has not seen gets the risk class
 ``cannot tell`` (never low, elevated or high), with the reason in the ``reason`` column:
 an input image that could not be measured, no usable input image at all, no image of the
-modality the model's encoder reads, or an out-of-distribution flag. Its predicted life is
+modality the model's encoder reads, a package (``component``) the model was never trained on,
+or an out-of-distribution flag. Its predicted life is
 kept for information, but it counts in no other risk class and the Weibull fit leaves it
 out (``weibull_basis`` in prediction.json says how many joints the fit rests on).
 """
@@ -59,7 +60,8 @@ GALLERY_DIR = "gallery"
 CANNOT_TELL = "cannot tell"
 RISK_CLASSES = ("high", "elevated", "low", CANNOT_TELL)
 # why a joint cannot be told (counts.cannot_tell in prediction.json; a joint may have several causes)
-CAUSES = ("unmeasurable", "no_input_image", "no_model_input", "ood")
+CAUSES = ("unmeasurable", "no_input_image", "no_model_input", "new_package", "ood")
+BLANK_COMPONENTS = frozenset({"", "nan", "none", "unknown"})
 TABLE_COLUMNS = ("joint_id", "board_id", "component", "predicted_cycles", "lower_cycles", "upper_cycles",
                  "risk_class", "reason", "verdict", "failed_rules", "void_fraction", "largest_void_fraction",
                  "edge_void_fraction", "void_count", "crack_fraction", "crack_length_um", "ood_score", "ood",
@@ -197,7 +199,8 @@ def _predict_dataset(dataset_dir: Path, opened: OpenedModel, cfg: PredictConfig,
     needs = model.spec.modality if model.encoder is not None and model.spec is not None else None
     causes, reasons, measurable = abstentions(
         inputs.joints, inputs.images, flags, scores, threshold, needs,
-        float((opened.meta.get("config") or {}).get("input_max_cycles", 0) or 0))
+        float((opened.meta.get("config") or {}).get("input_max_cycles", 0) or 0),
+        known_components(opened.reference))
     table = _table(inputs.joints, log_pred, accept, scores, flags, cfg.required_cycles, reasons, measurable)
     table, causes = _with_unseen_joints(table, causes, dataset_dir)
     summary = _summary(inputs.ds, table, drift, cfg, opened.meta, causes)
@@ -220,8 +223,18 @@ def _checks(reference: pd.DataFrame | None, profile: pd.DataFrame, cfg: PredictC
     return scores, flags, check_drift(reference, profile, cfg.drift, scorer), None, scorer.threshold
 
 
+def known_components(reference: pd.DataFrame | None) -> frozenset[str] | None:
+    """The packages (``component``) of a model's training joints; None when none was recorded, so that
+    a model trained without the optional column does not call every package new."""
+    if reference is None or "component" not in reference:
+        return None
+    names = {str(c).strip() for c in reference["component"]} - BLANK_COMPONENTS
+    return frozenset(names) or None
+
+
 def abstentions(joints: pd.DataFrame, images: pd.DataFrame, flags: np.ndarray, scores: np.ndarray,
-                threshold: float | None, needs: str | None, input_max_cycles: float = 0.0):
+                threshold: float | None, needs: str | None, input_max_cycles: float = 0.0,
+                known: frozenset[str] | None = None):
     """Why each joint of the joint table cannot be told (its prediction rests on what the model has not seen).
 
     Returns ``(causes, reasons, measurable)``: a boolean array per cause of :data:`CAUSES`, one
@@ -230,6 +243,9 @@ def abstentions(joints: pd.DataFrame, images: pd.DataFrame, flags: np.ndarray, s
     model reads: the joint table's X-ray and cross-section (features, and the encoder's image);
     ``needs`` is the modality the encoder reads (None: no encoder). Only the images table's
     ``measure_status`` / ``measure_reason`` and the OOD flags are used, not how measuring works.
+    ``known``: the packages the model was trained on (None: not recorded, no package check); a
+    joint of another package cannot be told, whatever its OOD score, since a family-wide offset in
+    life is invisible to a score fitted on the training families.
     """
     n = len(joints)
     status = images.drop_duplicates("image_id").set_index("image_id")
@@ -241,7 +257,9 @@ def abstentions(joints: pd.DataFrame, images: pd.DataFrame, flags: np.ndarray, s
                    ("", f" at or before {input_max_cycles:g} cycles"))
     causes = {c: np.zeros(n, bool) for c in CAUSES}
     reasons, measurable = [], np.zeros(n, bool)
-    for row, (xray, micro) in enumerate(zip(joints["xray_image_id"], joints["micrograph_image_id"])):
+    packages = joints["component"].astype(str).str.strip() if "component" in joints else pd.Series([""] * n)
+    for row, (xray, micro, package) in enumerate(zip(joints["xray_image_id"], joints["micrograph_image_id"],
+                                                    packages)):
         parts, used = [], {m: i for m, i in (("xray", xray), ("micrograph", micro)) if not is_missing(i)}
         for modality, image in used.items():
             if state_of.get(image, "").lower() != "ok":
@@ -255,6 +273,9 @@ def abstentions(joints: pd.DataFrame, images: pd.DataFrame, flags: np.ndarray, s
         elif needs is not None and needs not in used:
             parts.append(f"no {early}{MODALITY_WORDS.get(needs, needs)}{late}, which the model needs")
             causes["no_model_input"][row] = True
+        if known is not None and package not in BLANK_COMPONENTS and package not in known:
+            parts.append(f"package {package} is not in the model's training data")
+            causes["new_package"][row] = True
         if bool(flags[row]):
             score = float(scores[row])
             told = f"score {score:.2f}" if np.isfinite(score) else "score not recorded"
