@@ -77,7 +77,7 @@ def predicted(tmp_path_factory):
     batch, _ = make_batch(root, "batch", joints=40, seed=22, label_fraction=0.0)
     _tamper(batch)
     out = root / "pred"
-    return {"batch": batch, "out": out, "registry": registry,
+    return {"batch": batch, "campaign": campaign, "out": out, "registry": registry,
             "code": main(["predict", str(batch), "--registry", str(registry.root), "--out", str(out),
                           "--required-cycles", str(REQUIRED)])}
 
@@ -155,7 +155,13 @@ def test_counts_and_weibull_say_what_they_rest_on(predicted):
     assert counts["cannot_tell"]["ood"] == int(table["ood"].sum()) == counts["ood"]
     new = table["reason"].str.contains("is not in the model's training data")
     assert counts["cannot_tell"]["new_package"] == int(new.sum()) >= len(NEW_PACKAGE)
-    assert counts["cannot_tell"]["unmeasurable"] == int((~table["measurable"]).sum()) == counts["unmeasurable"]
+    # exactly the joints whose package the training campaign lacked (all its joints, not the drift sample)
+    trained = set(pd.read_csv(predicted["campaign"] / "manifest.csv")["component"].dropna())
+    assert set(table.loc[new, "joint_id"]) == set(table.loc[~table["component"].isin(trained), "joint_id"])
+    measured_badly = table["reason"].str.contains("could not be measured")
+    assert counts["cannot_tell"]["unmeasurable"] == int(measured_badly.sum())
+    assert counts["unmeasurable"] == int((~table["measurable"]).sum()) == int(measured_badly.sum()) + 1  # + quarantined
+    assert counts["cannot_tell"]["no_input_image"] == int(table["reason"].str.startswith("no usable").sum()) >= 1
     assert summary["weibull"]["n"] == n - untold  # the fit uses only trustworthy predictions
     assert summary["weibull_basis"] == {"joints": n - untold, "of": n, "cannot_tell": untold}
     for fit in summary["weibull_by_component"].values():
@@ -241,19 +247,26 @@ def test_abstention_reasons_from_the_images_table():
 
 def test_a_package_the_model_was_not_trained_on_cannot_be_told():
     """Unit: a family-wide offset in life is invisible to an OOD score fitted on the training families,
-    so the package name decides; blank names and models trained without the column decide nothing."""
-    joints = pd.DataFrame({"joint_id": ["A", "B", "C", "D"], "xray_image_id": ["a", "b", "c", "d"],
-                           "micrograph_image_id": [None] * 4, "component": ["LED-3030", "QFN-16", "", "nan"]})
-    images = pd.DataFrame({"image_id": ["a", "b", "c", "d"], "measure_status": ["ok"] * 4,
-                           "measure_reason": [""] * 4})
-    reference = pd.DataFrame({"component": ["LED-3030", "LED-3030", "unknown", "nan"]})
-    known = known_components(reference)
-    assert known == frozenset({"LED-3030"})
-    flags, scores = np.zeros(4, bool), np.zeros(4)
-    causes, reasons, _ = abstentions(joints, images, flags, scores, 2.5, "xray", known=known)
-    assert reasons == ["", "package QFN-16 is not in the model's training data", "", ""]
-    assert causes["new_package"].tolist() == [False, True, False, False]
-    assert known_components(pd.DataFrame({"component": ["", "nan"]})) is None
-    assert known_components(None) is None
-    _, reasons, _ = abstentions(joints, images, flags, scores, 2.5, "xray", known=None)
-    assert reasons == [""] * 4
+    so the package name decides (trimmed, any case); missing names and models trained without the
+    column decide nothing."""
+    names = ["LED-3030", " led-3030 ", "QFN-16", "", "nan", None, pd.NA, np.nan]
+    joints = pd.DataFrame({"joint_id": list("ABCDEFGH"), "xray_image_id": list("abcdefgh"),
+                           "micrograph_image_id": [None] * 8,
+                           "component": pd.array(names, dtype="object")})
+    images = pd.DataFrame({"image_id": list("abcdefgh"), "measure_status": ["ok"] * 8, "measure_reason": [""] * 8})
+    for stored in (pd.Series(names, dtype="object"), pd.Series(names, dtype="string")):
+        joints["component"] = stored
+        known = known_components({"dataset": {"components": ["LED-3030", "nan"]}})
+        assert known == frozenset({"led-3030"})
+        flags, scores = np.zeros(8, bool), np.zeros(8)
+        causes, reasons, _ = abstentions(joints, images, flags, scores, 2.5, "xray", known=known)
+        assert reasons == ["", "", "package QFN-16 is not in the model's training data"] + [""] * 5
+        assert causes["new_package"].tolist() == [False, False, True] + [False] * 5
+        _, reasons, _ = abstentions(joints, images, flags, scores, 2.5, "xray", known=None)
+        assert reasons == [""] * 8
+    # what was recorded at training wins over the drift reference (a sample of boards); else the reference
+    reference = pd.DataFrame({"component": ["LED-3030", None, "unknown"]})
+    assert known_components({"dataset": {"components": ["LED-3030", "R0201"]}}, reference) == {"led-3030", "r0201"}
+    assert known_components({}, reference) == frozenset({"led-3030"})
+    assert known_components({"dataset": {"components": []}}, reference) is None
+    assert known_components({}, None) is None

@@ -5,6 +5,7 @@ writes every table and the report, and bad input gets one line."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,21 @@ def test_trained_model_loads_back_and_predicts_the_same(campaign, tmp_path, kind
     assert meta["kind"] == kind and meta["summary"]["labelled_joints"] == int(joints["labelled"].sum())
     # predictions are lives of a few hundred to tens of thousands of cycles, not noise around 1
     assert 5.0 < float(np.median(after["log_pred"])) < 10.0
+
+
+def test_a_data_set_where_some_joints_have_no_component_trains(campaign, tmp_path):
+    """The manifest's component column is optional per row: missing names are left out of the
+    model's record of its packages (they once broke sorting it), never recorded as "nan"."""
+    dataset, _, _ = campaign
+    copy = tmp_path / "dataset"
+    shutil.copytree(dataset, copy)
+    images = pd.read_parquet(copy / "images.parquet")
+    images["component"] = images["component"].where(images.index % 2 == 0, pd.NA)
+    images.to_parquet(copy / "images.parquet")
+    result = train_model(copy, TINY, kind="features", out_dir=tmp_path / "m")
+    _, meta = load_lifetime_model(result.out_dir)
+    recorded = meta["dataset"]["components"]
+    assert recorded and all(isinstance(c, str) and c.lower() != "nan" for c in recorded)
 
 
 def test_train_cli_prints_a_summary_and_refuses_tampered_models(campaign, tmp_path, capsys):

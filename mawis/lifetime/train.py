@@ -72,7 +72,7 @@ def fit_lifetime(dataset_dir: Path, cfg: LifetimeConfig = LifetimeConfig(), *, e
                          "sources": ds.info.get("sources") or [ds.info.get("batch_fingerprint")],
                          "joints": len(joints), "labelled": summary["labelled_joints"], "failed": summary["failed"],
                          "censored": summary["censored"],
-                         "components": sorted(joints["component"].astype(str).unique().tolist()),
+                         "components": sorted(joints["component"].dropna().astype(str).unique().tolist()),
                          "stations": _xray_stations(ds)},
              "config": cfg.to_dict(), "summary": summary,
              "metrics": {"source": f"out-of-fold predictions over {cfg.folds} grouped folds of the training boards "

@@ -7,12 +7,13 @@ reach the required life, how sure the model is, what the batch's life distributi
 looks like, and what the riskiest joints look like on the X-ray.
 
 A joint whose prediction the model cannot vouch for (an input image that could not be
-measured, no usable input image, or a joint unlike the training data) has the risk class
-``cannot tell``: it has its own tile, colour, badge and column everywhere, is never counted
-as low (nor elevated or high) risk, and the summary names how many there are and why before
-anything else. The Weibull numbers say how many joints they rest on. A prediction written
-before this class existed (format 1) is read with a warning: its OOD joints are shown as
-``cannot tell``, its unmeasurable joints cannot be recognised.
+measured, no usable input image, a package the model was not trained on, or a joint unlike
+the training data) has the risk class ``cannot tell``: it has its own tile, colour, badge
+and column everywhere, is never counted as low (nor elevated or high) risk, and the summary
+names how many there are and why before anything else. The Weibull numbers say how many
+joints they rest on. A prediction written before this class existed (format 1) is read with
+a warning: its OOD joints are shown as ``cannot tell``, its unmeasurable joints cannot be
+recognised.
 
 Everything is inline (styles, base64 PNG figures, one small sorting script), so the
 page opens offline, prints to PDF and is safe to mail. Optional parts that are missing
@@ -748,8 +749,9 @@ def _cannot_text(batch: _Batch) -> str:
              if batch.cannot else "Here no joint is in it.")
     return ("A prediction is only as good as what the model saw. A joint is classed “cannot tell” when an "
             "image the model reads could not be measured (blank, saturated, noisy or not showing a joint), when it "
-            "has no usable input image (or not the one the model's image encoder reads), or when it is unlike the "
-            "joints the model was trained on (out of distribution). Its predicted life is still listed, for "
+            "has no usable input image (or not the one the model's image encoder reads), when it is of a package "
+            "the model was not trained on, or when it is unlike the joints the model was trained on (out of "
+            "distribution). Its predicted life is still listed, for "
             "information, but it is never counted as low, elevated or high risk, and the Weibull figures leave "
             f"it out. {found}")
 
@@ -891,7 +893,8 @@ def _risk_section(batch: _Batch) -> str:
         f"Risk classes, against {batch.required_text}: high = predicted life below it; "
         f"elevated = predicted life meets it but the lower value of the {batch.level_text} interval does not; "
         "low = even the lower value meets it; cannot tell = the model cannot vouch for the prediction (an input "
-        "image could not be measured, no usable input image, or the joint is unlike the training data, OOD): "
+        "image could not be measured, no usable input image, a package the model was not trained on, or the "
+        "joint is unlike the training data, OOD): "
         "its predicted life (grey) is for information only and the column “Why cannot tell” says why. "
         "Acceptance is the void/crack rule check of the inspection image (pass / fail / unchecked), independent "
         "of the lifetime model. Click a column header to sort.")

@@ -200,7 +200,7 @@ def _predict_dataset(dataset_dir: Path, opened: OpenedModel, cfg: PredictConfig,
     causes, reasons, measurable = abstentions(
         inputs.joints, inputs.images, flags, scores, threshold, needs,
         float((opened.meta.get("config") or {}).get("input_max_cycles", 0) or 0),
-        known_components(opened.reference))
+        known_components(opened.meta, opened.reference))
     table = _table(inputs.joints, log_pred, accept, scores, flags, cfg.required_cycles, reasons, measurable)
     table, causes = _with_unseen_joints(table, causes, dataset_dir)
     summary = _summary(inputs.ds, table, drift, cfg, opened.meta, causes)
@@ -223,12 +223,21 @@ def _checks(reference: pd.DataFrame | None, profile: pd.DataFrame, cfg: PredictC
     return scores, flags, check_drift(reference, profile, cfg.drift, scorer), None, scorer.threshold
 
 
-def known_components(reference: pd.DataFrame | None) -> frozenset[str] | None:
-    """The packages (``component``) of a model's training joints; None when none was recorded, so that
-    a model trained without the optional column does not call every package new."""
-    if reference is None or "component" not in reference:
-        return None
-    names = {str(c).strip() for c in reference["component"]} - BLANK_COMPONENTS
+def package_key(component) -> str:
+    """A package name as compared across batches: trimmed and case-folded; "" for no name."""
+    key = "" if is_missing(component) else str(component).strip().casefold()
+    return "" if key in BLANK_COMPONENTS else key
+
+
+def known_components(meta: dict, reference: pd.DataFrame | None = None) -> frozenset[str] | None:
+    """The packages (as :func:`package_key`) of a model's training joints: all of them, as recorded
+    at training (``meta["dataset"]["components"]``), else those of its drift reference (a sample of
+    the training boards). None when no name was recorded, so that a model trained without the
+    optional column does not call every package new."""
+    recorded = (meta.get("dataset") or {}).get("components")
+    if recorded is None and reference is not None and "component" in reference:
+        recorded = reference["component"].tolist()
+    names = {package_key(c) for c in recorded or ()} - {""}
     return frozenset(names) or None
 
 
@@ -243,7 +252,8 @@ def abstentions(joints: pd.DataFrame, images: pd.DataFrame, flags: np.ndarray, s
     model reads: the joint table's X-ray and cross-section (features, and the encoder's image);
     ``needs`` is the modality the encoder reads (None: no encoder). Only the images table's
     ``measure_status`` / ``measure_reason`` and the OOD flags are used, not how measuring works.
-    ``known``: the packages the model was trained on (None: not recorded, no package check); a
+    ``known``: the packages the model was trained on, as :func:`package_key` (None: not recorded, no
+    package check); a
     joint of another package cannot be told, whatever its OOD score, since a family-wide offset in
     life is invisible to a score fitted on the training families.
     """
@@ -257,7 +267,7 @@ def abstentions(joints: pd.DataFrame, images: pd.DataFrame, flags: np.ndarray, s
                    ("", f" at or before {input_max_cycles:g} cycles"))
     causes = {c: np.zeros(n, bool) for c in CAUSES}
     reasons, measurable = [], np.zeros(n, bool)
-    packages = joints["component"].astype(str).str.strip() if "component" in joints else pd.Series([""] * n)
+    packages = joints["component"] if "component" in joints else pd.Series([None] * n)
     for row, (xray, micro, package) in enumerate(zip(joints["xray_image_id"], joints["micrograph_image_id"],
                                                     packages)):
         parts, used = [], {m: i for m, i in (("xray", xray), ("micrograph", micro)) if not is_missing(i)}
@@ -273,8 +283,8 @@ def abstentions(joints: pd.DataFrame, images: pd.DataFrame, flags: np.ndarray, s
         elif needs is not None and needs not in used:
             parts.append(f"no {early}{MODALITY_WORDS.get(needs, needs)}{late}, which the model needs")
             causes["no_model_input"][row] = True
-        if known is not None and package not in BLANK_COMPONENTS and package not in known:
-            parts.append(f"package {package} is not in the model's training data")
+        if known is not None and package_key(package) and package_key(package) not in known:
+            parts.append(f"package {str(package).strip()} is not in the model's training data")
             causes["new_package"][row] = True
         if bool(flags[row]):
             score = float(scores[row])
@@ -351,9 +361,7 @@ def _with_unseen_joints(table: pd.DataFrame, causes: dict, dataset_dir: Path) ->
         xray_image_id=None, micrograph_image_id=None).reindex(columns=table.columns)
     extended = pd.concat([table, rows], ignore_index=True)
     grown = {c: np.r_[np.asarray(v, bool), np.zeros(len(rows), bool)] for c, v in causes.items()}
-    for cause in ("no_input_image", "unmeasurable"):  # no image survived: nothing could be measured
-        if cause in grown:
-            grown[cause][len(table):] = True
+    grown["no_input_image"][len(table):] = True  # not "unmeasurable": no image was left to measure
     return extended, grown
 
 
