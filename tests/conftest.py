@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,13 @@ def fail_after(monkeypatch, module, name: str, calls: int) -> None:
         return real(*args, **kwargs)
 
     monkeypatch.setattr(module, name, interrupted)
+
+
+def as_from_a_terminal() -> None:
+    """``preexec_fn`` for a child that a test stops with SIGINT: Ctrl-C's default action, whatever the
+    test runner inherited. A runner started in the background by a shell without job control
+    ignores SIGINT, its children inherit that, and Python then installs no KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def assert_one_error_line(err: str, message: str) -> None:

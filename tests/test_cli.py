@@ -13,7 +13,7 @@ import pytest
 
 from mawis.cli import main
 
-from .conftest import assert_one_error_line
+from .conftest import as_from_a_terminal, assert_one_error_line
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,7 +108,7 @@ def test_interrupting_simulate_leaves_no_output(tmp_path, sig, code):
     """Ctrl-C or SIGTERM mid-run: documented exit code, one line, no batch and no temporary folders."""
     process = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "simulate", str(tmp_path / "b"),
                                 "--joints", "800", "--workers", "2"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_from_a_terminal)
     deadline = time.time() + 60
     while not list(tmp_path.glob(".b.tmp-*/xray")) and time.time() < deadline:
         time.sleep(0.2)

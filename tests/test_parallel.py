@@ -23,6 +23,8 @@ import pytest
 
 from mawis.parallel import STOP_GRACE_S, process_pool
 
+from .conftest import as_from_a_terminal
+
 EARLY_STOPS = textwrap.dedent("""
     import os, signal, sys, time
     from mawis.parallel import process_pool
@@ -54,7 +56,7 @@ EARLY_STOPS = textwrap.dedent("""
 
 def _run(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
     proc = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=as_from_a_terminal)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
