@@ -51,7 +51,7 @@ def run(machines: list[str], joints: int, seed: int, root: Path, workers: int) -
         cfg = CampaignConfig(joints=n, seed=seed + k, machine=machine, label_fraction=1.0, workers=workers,
                              families=families or ())
         sim = simulate_batch(cfg, root / f"{k}", root / f"{k}-truth")
-        ds = ingest_batch(sim.batch_dir, root / f"{k}-ds", IngestConfig(workers=workers)).dataset_dir
+        ds = ingest_batch(sim.batch_dir, root / f"{k}-ds", IngestConfig(measure=False, workers=workers)).dataset_dir
         truth = pd.read_csv(sim.truth_dir / "joints.csv").set_index("joint_id")
         for frame, out in ((compare_xray(ds, sim.truth_dir), xray), (compare_micrographs(ds, sim.truth_dir), micro)):
             frame["station"], frame["campaign"], frame["quality"] = machine, label, quality[machine]

@@ -327,6 +327,7 @@ def predict(
     """Predict every joint's cycles to failure with an interval, acceptance verdicts and risk classes,
     and write the lifetime report for quality teams."""
     from .registry.store import Registry
+    from .reports.lifetime_report import CAUSE_SHORT
     from .workflows.predict import REPORT_FILE, load_predict_config, predict as run_predict
 
     cfg = load_predict_config(config, required_cycles=required_cycles, device=device)
@@ -336,11 +337,7 @@ def predict(
     s = result.summary
     risk, weibull, cannot = s["counts"]["risk"], s["weibull"], s["counts"]["cannot_tell"]
     n, told = s["batch"]["joints"], s["counts"]["trusted"]
-    why = ", ".join(f"{cannot[k]} {w}" for k, w in (("unmeasurable", "could not be measured"),
-                                                     ("no_input_image", "no usable input image"),
-                                                     ("no_model_input", "without the image the model reads"),
-                                                     ("new_package", "of a package the model was not trained on"),
-                                                     ("ood", "out of distribution")) if cannot.get(k))
+    why = ", ".join(f"{cannot[k]} {words}" for k, words in CAUSE_SHORT.items() if cannot.get(k))
     untold = f"{cannot['joints']} cannot tell ({why}); of the other {told}: " if cannot["joints"] else ""
     lines = [f"model     {s['model']['id']} ({s['model']['kind']})",
              f"joints    {n} on {s['batch']['boards']} boards: {untold}{risk['high']} high, "

@@ -104,7 +104,7 @@ def find_joint_site(values: np.ndarray, pixel_um: float, roi: Box | None = None,
     roi = roi or (0, 0, values.shape[1], values.shape[0])
     factor = min(1.0, settings.coarse_px / max(values.shape))
     small = values if factor == 1.0 else cv2.resize(values, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-    found = _two_level_joint(small, pixel_um / factor, _scaled_box(roi, factor), settings)
+    found = _two_level_joint(small, pixel_um / factor, scaled_box(roi, factor), settings)
     if isinstance(found, str):
         return found
     joint, _ = found
@@ -132,16 +132,17 @@ def outline_joint(region: np.ndarray, grid_um: float, settings: LocateSettings =
     parts are those near its darkest level; their edges are placed against what lies beside
     each stretch, strips of tab or lead along a side are cut off, and the pad is the convex
     hull of the parts."""
-    found = _two_level_joint(region, grid_um, (0, 0, region.shape[1], region.shape[0]), settings)
+    smooth = smoothed(region)
+    found = _two_level_joint(region, grid_um, (0, 0, region.shape[1], region.shape[0]), settings, smooth=smooth)
     if isinstance(found, str):
         return JointLocation(reason=found)
     blob, _ = found
     rows, cols = np.nonzero(blob)
     short_px = min(rows.max() - rows.min(), cols.max() - cols.min()) + 1
-    joint = _solder_parts(region, blob, settings)
+    joint = _solder_parts(smooth, blob, settings)
     if joint is None:
         return JointLocation(reason=NO_JOINT)
-    joint = _edge_beside(region, joint, settings, short_px)
+    joint = _edge_beside(region, smooth, joint, settings, short_px)
     if not joint.any():
         return JointLocation(reason=NO_JOINT)
     joint = _cut_side_strips(region, joint, settings)
@@ -153,12 +154,12 @@ def outline_joint(region: np.ndarray, grid_um: float, settings: LocateSettings =
     return describe(_convex_if_notched(region, joint, settings.hull_slack), grid_um, settings)
 
 
-def _solder_parts(region: np.ndarray, blob: np.ndarray, settings: LocateSettings) -> np.ndarray | None:
+def _solder_parts(smooth: np.ndarray, blob: np.ndarray, settings: LocateSettings) -> np.ndarray | None:
     """The parts of ``blob`` near the solder's level (``core_level`` of the way from the solder to
     the surroundings), each at least ``min_part_share`` of the largest, holes filled: a dark
     package body or lead beside the pad is left out (where a body darkens half a pad on a
-    low-contrast station, the other half may be left out too; README, known limits)."""
-    smooth = cv2.GaussianBlur(region, (0, 0), _smoothing_px(region))
+    low-contrast station, the other half may be left out too; README, known limits). ``smooth``:
+    the region, :func:`smoothed`."""
     solder, outside = _levels(smooth, blob, max(2.0, 0.25 * np.sqrt(blob.sum())))
     near = blob & (smooth < solder + settings.core_level * max(outside - solder, 0.0))
     return _major_parts(fill_holes(near), settings.min_part_share)
@@ -174,15 +175,15 @@ def _major_parts(mask: np.ndarray, share: float) -> np.ndarray | None:
     return keep[labels]
 
 
-def _edge_beside(region: np.ndarray, core: np.ndarray, settings: LocateSettings, short_px: float) -> np.ndarray:
+def _edge_beside(region: np.ndarray, smooth: np.ndarray, core: np.ndarray, settings: LocateSettings,
+                 short_px: float) -> np.ndarray:
     """The edge placed halfway between the solder and what lies beside it, stretch by stretch.
 
     ``core`` is the joint found with a threshold near the solder's own level, so it holds
     the solder but not a darkish package body or trace next to it. Beside each stretch of
     its outline, beyond the fillet's ramp, a ring gives what lies there (bare board, a trace,
     a body); the edge of that stretch is where the image crosses halfway from the solder's
-    level to it, within reach of the core."""
-    smooth = cv2.GaussianBlur(region, (0, 0), _smoothing_px(region))
+    level to it, within reach of the core (``smooth``: the region, :func:`smoothed`)."""
     solder = float(np.percentile(smooth[core], 30))
     ramp = max(2.0, settings.ramp_share * short_px)
     ring_width = max(3.0, settings.ring_share * short_px)
@@ -399,10 +400,11 @@ def _convex_if_notched(region: np.ndarray, joint: np.ndarray, slack: float) -> n
 
 
 def _two_level_joint(image: np.ndarray, pixel_um: float, roi: Box, settings: LocateSettings,
-                     share: float | None = None):
+                     share: float | None = None, smooth: np.ndarray | None = None):
     """(joint mask, threshold level) or a reason: Otsu first, then halfway between the
-    chosen joint's solder and its surroundings."""
-    smooth = cv2.GaussianBlur(image, (0, 0), _smoothing_px(image))
+    chosen joint's solder and its surroundings (``smooth``: the image, :func:`smoothed`, if
+    the caller has it already)."""
+    smooth = smoothed(image) if smooth is None else smooth
     try:
         level = float(threshold_otsu(smooth))
     except ValueError:
@@ -421,6 +423,11 @@ def _two_level_joint(image: np.ndarray, pixel_um: float, roi: Box, settings: Loc
     labels, count = dark_components(smooth, level, settings.wire_um / pixel_um)
     best = choose_joint(labels, count, roi, prefer=joint)
     return (labels == best, level) if best else NO_JOINT
+
+
+def smoothed(image: np.ndarray) -> np.ndarray:
+    """The image blurred against its pixel noise (:func:`_smoothing_px`)."""
+    return cv2.GaussianBlur(image, (0, 0), _smoothing_px(image))
 
 
 def _smoothing_px(image: np.ndarray) -> float:
@@ -477,16 +484,9 @@ def _levels(smooth: np.ndarray, joint: np.ndarray, reach_px: float) -> tuple[flo
     return solder, outside
 
 
-def _scaled_box(box: Box, factor: float) -> Box:
+def scaled_box(box: Box, factor: float) -> Box:
     x, y, w, h = box
     return int(x * factor), int(y * factor), max(1, int(round(w * factor))), max(1, int(round(h * factor)))
-
-
-def _largest(mask: np.ndarray) -> np.ndarray | None:
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    if count <= 1:
-        return None
-    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
 
 
 def describe(joint: np.ndarray, grid_um: float, settings: LocateSettings) -> JointLocation:

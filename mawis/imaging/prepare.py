@@ -48,12 +48,12 @@ def prepare_image(modality: str, pixels: np.ndarray, roi: Box | None, pixel_um: 
     if modality == "xray":
         site = find_joint_site(gray, pixel_um, roi_in, locate)
         reason = site if isinstance(site, str) else ""
-        box, scale, joint, flip = (_fallback(gray, roi_in, locate.max_joint_px) if reason else
+        box, scale, joint, flip = (_fallback(roi_in, locate.max_joint_px) if reason else
                                    (site.region, site.scale, site.joint, ""))
     else:
         site = find_section_site(to_unit_float(raw), pixel_um, roi_in, section)
         reason = site if isinstance(site, str) else ""
-        box, scale, joint, flip = (_fallback(gray, roi_in, section.max_width_px) if reason else
+        box, scale, joint, flip = (_fallback(roi_in, section.max_width_px) if reason else
                                    (site.region, site.scale, site.joint, site.flip))
     region = flipped(to_crop_dtype(cut_scaled(gray, box, scale)), flip)
     step = 1.0 / scale
@@ -82,7 +82,7 @@ def _reference_um(modality: str) -> float:
     return 5.0 if modality == "xray" else 1.0
 
 
-def _fallback(gray: np.ndarray, roi: Box, max_px: int):
+def _fallback(roi: Box, max_px: int):
     """No joint found: the ROI itself is the region (shrunk to ``max_px``) and the joint box."""
     x, y, w, h = roi
     scale = min(1.0, max_px / max(w, h))

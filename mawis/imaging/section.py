@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from .locate import fill_holes
+from .locate import fill_holes, scaled_box
 
 Box = tuple[int, int, int, int]
 
@@ -74,7 +74,7 @@ def find_section_site(values: np.ndarray, pixel_um: float, roi: Box | None = Non
     factor = min(1.0, settings.search_px / max(values.shape[:2]))
     small = values if factor == 1.0 else cv2.resize(values, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
     small_um = pixel_um / factor
-    solder = solder_component(small, small_um, _scale_box(roi, factor), settings)
+    solder = solder_component(small, small_um, scaled_box(roi, factor), settings)
     if isinstance(solder, str):
         return solder
     flip = "ud" if _board_on_top(solder, small) else ""
@@ -159,11 +159,6 @@ def _copper_width(image: np.ndarray, solder: np.ndarray, edge_row: int, directio
     red_excess = image[..., 0] - image[..., 2]
     widths = [float((red_excess[r] > 0.15).sum()) for r in band if 0 <= r < height]
     return max(widths, default=0.0)
-
-
-def _scale_box(box: Box, factor: float) -> Box:
-    x, y, w, h = box
-    return int(x * factor), int(y * factor), max(1, int(round(w * factor))), max(1, int(round(h * factor)))
 
 
 def section_layers(region: np.ndarray, pixel_um: float, settings: SectionSettings = SectionSettings()) -> SectionLayers | str:

@@ -67,6 +67,13 @@ def placements(row) -> tuple[Placement, Placement]:
             Placement(float(row["crop_x"]), float(row["crop_y"]), float(row["crop_step"]), flip))
 
 
+def xray_stations(images: pd.DataFrame) -> list[str]:
+    """The X-ray stations (``machine``) of an images table, sorted; [] when none is named."""
+    if "machine" not in images:
+        return []
+    return sorted(images.loc[images["modality"] == "xray", "machine"].dropna().astype(str).unique().tolist())
+
+
 def load_dataset(root: Path) -> Dataset:
     root = Path(root)
     info_path = root / DATASET_FILE

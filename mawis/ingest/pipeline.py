@@ -27,7 +27,7 @@ import pandas as pd
 from .. import __version__
 from ..atomic import atomic_dir, check_writable_target
 from ..batch.contract import (
-    LIFETIMES, MANIFEST, MEASUREMENT_SIGNALS, MEASUREMENTS, MODALITIES, ROI_COLUMNS, Problem, csv_line, cut_roi, parse_roi, pixels_problem,
+    LIFETIMES, MANIFEST, MEASUREMENT_SIGNALS, MEASUREMENTS, MODALITIES, ROI_COLUMNS, Problem, csv_line, parse_roi, pixels_problem,
     read_tables, safe_relative_path,
 )
 from ..batch.images import ImageReadError, check_suffix, decode_image

@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 from ..errors import MawisError, UsageError
-from ..ingest.dataset import load_dataset
+from ..ingest.dataset import load_dataset, xray_stations
 from ..ssl.config import PretrainConfig
 from ..ssl.data import InputSpec
 from ..ssl.model_io import load_encoder
@@ -73,7 +73,7 @@ def fit_lifetime(dataset_dir: Path, cfg: LifetimeConfig = LifetimeConfig(), *, e
                          "joints": len(joints), "labelled": summary["labelled_joints"], "failed": summary["failed"],
                          "censored": summary["censored"],
                          "components": sorted(joints["component"].dropna().astype(str).unique().tolist()),
-                         "stations": _xray_stations(ds)},
+                         "stations": xray_stations(ds.images)},
              "config": cfg.to_dict(), "summary": summary,
              "metrics": {"source": f"out-of-fold predictions over {cfg.folds} grouped folds of the training boards "
                                    "(the folds that also chose the penalties: slightly optimistic)",
@@ -91,10 +91,3 @@ def _encoder_and_spec(ds, encoder_dir: Path | None, loaded=None):
     info = {"encoder": default.encoder, "input_transform": default.input_transform, "method": None,
             "source": "random init", "sha256": None}
     return None, spec, info
-
-
-def _xray_stations(ds) -> list[str]:
-    if "machine" not in ds.images:
-        return []
-    xray = ds.images[ds.images["modality"] == "xray"]
-    return sorted(xray["machine"].dropna().astype(str).unique().tolist())

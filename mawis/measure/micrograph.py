@@ -41,7 +41,6 @@ class CrackSettings:
     edge_slack_um: float = 25.0       # a crack may start this far in from the edge (its mouth merges with resin)
     max_void_depth_um: float = 110.0  # sectioned voids lie within this depth below the interface
     min_contrast: float = 0.15        # solder must stand out from the resin by this much
-    min_solder_share: float = 0.6     # share of bright pixels just under the crack zone (a solder layer)
 
 
 @dataclass
@@ -148,20 +147,6 @@ def _resin(thick: np.ndarray, top: int) -> np.ndarray:
         rows, cols = sl
         keep[k] = cols.start == 0 or cols.stop == thick.shape[1] or rows.start <= top
     return keep[labels]
-
-
-def _joint_edges(resin_rows: np.ndarray, centre: int) -> tuple[int, int] | None:
-    """Median (over the zone's rows) of the last resin column left and first right of the centre."""
-    lefts, rights = [], []
-    for row in resin_rows:
-        left_cols = np.flatnonzero(row[:centre])
-        right_cols = np.flatnonzero(row[centre:])
-        if len(left_cols) and len(right_cols):
-            lefts.append(left_cols[-1] + 1)
-            rights.append(centre + right_cols[0] - 1)
-    if not lefts:
-        return None
-    return int(np.median(lefts)), int(np.median(rights))
 
 
 def _thick_dark(dark: np.ndarray, max_height: int) -> np.ndarray:

@@ -53,7 +53,6 @@ class VoidSettings:
     passes: int = 2                   # model, find, model again without what was found
     quantum_floor: float = 0.5        # the noise is taken as at least this many grey-level steps
     edge_percentile: float = 50.0     # edge profile once the first pass has flagged the voids
-    global_sigmas: float = 3.0        # first guess: outliers of a smooth surface over the core
     rim_px: float = 3.0               # the rim along the edge (fillet): voids there only extend core voids
     seed_sigmas: float = 4.0          # void seeds: residual above this many noise sigmas
     grow_sigmas: float = 1.5          # voids grow over residual above this many noise sigmas
@@ -83,7 +82,7 @@ def _unmeasurable(reason: str, shape) -> VoidResult:
 
 def expected_log_intensity(log_image: np.ndarray, joint: np.ndarray, distance: np.ndarray, flagged: np.ndarray,
                            settings: VoidSettings, segments: tuple[np.ndarray, int] | None = None,
-                           edge_percentile: float | None = None) -> np.ndarray:
+                           edge_percentile: float | None = None, bands: np.ndarray | None = None) -> np.ndarray:
     """Expected log intensity of void-free solder: a level along the package's axes plus an
     edge profile.
 
@@ -95,7 +94,9 @@ def expected_log_intensity(log_image: np.ndarray, joint: np.ndarray, distance: n
     the brighter fillet along a straight edge stays in the one along it. What remains near
     the edge (rounded corners, where the fillet thins the solder) is modelled per stretch of
     the outline and distance to it by a robust percentile of what is left over; voids, a
-    minority of each cell and only brighter, hardly move it.
+    minority of each cell and only brighter, hardly move it. ``segments`` and ``bands`` (of
+    :func:`outline_stretches` and :func:`edge_bands`) depend on the joint alone: a caller
+    modelling one joint several times passes them in.
     """
     short_px = 2.0 * float(distance.max())
     usable = joint & ~flagged
@@ -111,8 +112,7 @@ def expected_log_intensity(log_image: np.ndarray, joint: np.ndarray, distance: n
         inside = left[inner]
         core = core + np.median(inside[:: max(1, len(inside) // 6000)])
         left = log_image - core
-    bands = np.minimum(np.floor(_edge_depth(joint, settings) / settings.distance_band_px).astype(int),
-                       settings.max_band)
+    bands = edge_bands(joint, settings) if bands is None else bands
     segments, count = segments or outline_stretches(joint, settings.edge_segment_px)
     cells = segments * (settings.max_band + 1) + bands
     use = joint & ~flagged & (bands < settings.max_band)
@@ -127,6 +127,12 @@ def expected_log_intensity(log_image: np.ndarray, joint: np.ndarray, distance: n
         table = (np.roll(table, 1, axis=0) + 2 * table + np.roll(table, -1, axis=0)) / 4
     table[:, settings.max_band] = 0.0  # the core: core level alone
     return core + np.where(joint, table.ravel()[cells], 0.0).astype(np.float32)
+
+
+def edge_bands(joint: np.ndarray, settings: VoidSettings) -> np.ndarray:
+    """Band index of each pixel by its depth into the joint (:func:`_edge_depth`), up to ``max_band``."""
+    return np.minimum(np.floor(_edge_depth(joint, settings) / settings.distance_band_px).astype(int),
+                      settings.max_band)
 
 
 def _edge_depth(joint: np.ndarray, settings: VoidSettings) -> np.ndarray:
@@ -367,9 +373,10 @@ def segment_voids(image: np.ndarray, joint: np.ndarray, settings: VoidSettings =
     noise = 0.0
     grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     segments = outline_stretches(joint, settings.edge_segment_px)
+    bands = edge_bands(joint, settings)
     for k in range(settings.passes):  # once voids are flagged, the edge profile is their median
         expected = expected_log_intensity(log_image, joint, distance, flagged, settings, segments,
-                                          None if k == 0 else settings.edge_percentile)
+                                          None if k == 0 else settings.edge_percentile, bands)
         contrast = log_image - expected
         # detection works on intensity, whose noise (quanta, an 8-bit file's steps) is about
         # even across the joint; the log would blow up the noise of the darkest solder
@@ -386,30 +393,6 @@ def segment_voids(image: np.ndarray, joint: np.ndarray, settings: VoidSettings =
         dark = _dark_inclusions(residual / tolerance, joint, settings)
         flagged = cv2.dilate((voids | dark).astype(np.uint8), grow) > 0
     return VoidResult({"status": "ok", "reason": "", "noise": noise}, joint, voids, dark)
-
-
-def _global_outliers(log_image: np.ndarray, core: np.ndarray, settings: VoidSettings) -> np.ndarray:
-    """A first guess of what is not void-free solder, from a plane fitted to the core by trimmed
-    least squares: voids larger than any local window (a single void can cover half a joint)
-    stand out against it, and the first local model leaves them out. A plane, not a curved
-    surface: a quadratic fitted to the solder ring around a large void bends into a dome."""
-    rows, cols = np.nonzero(core)
-    if len(rows) < 50:
-        return np.zeros(core.shape, bool)
-    fit = slice(None, None, max(1, len(rows) // 4000))  # a plane needs no more points than this
-    y, x = (rows - rows.mean()) / max(np.ptp(rows), 1), (cols - cols.mean()) / max(np.ptp(cols), 1)
-    design = np.column_stack([np.ones_like(x), x, y])
-    values = log_image[rows, cols].astype(np.float64)
-    keep = values <= np.median(values)  # the solder is the darker majority: start from the darker half
-    for _ in range(4):
-        use = np.flatnonzero(keep)[fit]
-        coef, *_ = np.linalg.lstsq(design[use], values[use], rcond=None)
-        residual = values - design @ coef
-        spread = _lower_spread(residual[use]) + 1e-6
-        keep = (residual < settings.global_sigmas * spread) & (residual > -settings.global_sigmas * spread)
-    outliers = np.zeros(core.shape, bool)
-    outliers[rows, cols] = ~keep
-    return outliers
 
 
 def _dark_inclusions(residual: np.ndarray, joint: np.ndarray, settings: VoidSettings) -> np.ndarray:

@@ -10,8 +10,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..atomic import atomic_write_bytes  # noqa: E402
-
 
 def gauge_figure(study, names: list[str], path: Path) -> None:
     pairs = study.pairs
@@ -35,8 +33,5 @@ def gauge_figure(study, names: list[str], path: Path) -> None:
     bland.axhline(0, color="#888", lw=1, ls="--")
     bland.set(xlabel="mean of the two stations (%)", ylabel="B - A (pp)", title="Bland-Altman: difference per joint")
     fig.tight_layout()
-    from io import BytesIO
-    buffer = BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    fig.savefig(path, format="png", dpi=110)  # into the study's temporary folder, renamed whole
     plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())

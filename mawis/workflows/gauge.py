@@ -8,7 +8,6 @@ what was compared), ``gauge_pairs.csv`` (one row per matched image pair) and
 
 from __future__ import annotations
 
-import io
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from .. import __version__
 from ..atomic import atomic_dir, check_writable_target
 from ..errors import UsageError
 from ..evaluation.gauge import GaugeStudy, gauge_study
-from ..ingest.dataset import load_dataset
+from ..ingest.dataset import load_dataset, xray_stations
 from ..ingest.pipeline import dataset_folder
 from ..jsonio import dumps, json_safe
 from ..measure.export import measured_images
@@ -49,7 +48,7 @@ def gauge(source_a: Path, source_b: Path, out_dir: Path, *, overwrite: bool = Fa
             dataset_dir, _ = dataset_folder(Path(source), scratch / key, workers, progress)
             ds = load_dataset(dataset_dir)
             tables.append(measured_images(ds, progress))
-            names.append(_station(tables[-1], Path(source)))
+            names.append(", ".join(xray_stations(tables[-1])) or Path(source).absolute().name)
         study = gauge_study(*tables)
         if study.counts["matched"] == 0:
             raise UsageError(f"{source_a} and {source_b} share no joint (joint_id, modality, cycles); a gauge study "
@@ -64,19 +63,10 @@ def gauge(source_a: Path, source_b: Path, out_dir: Path, *, overwrite: bool = Fa
                     "area in % of A; limits of agreement = bias +- 1.96 SD (Bland-Altman)",
         })
         with atomic_dir(out_dir, overwrite=overwrite, marker=GAUGE_FILE) as tmp:
-            buffer = io.StringIO()
-            study.pairs.to_csv(buffer, index=False)
-            (tmp / PAIRS_FILE).write_text(buffer.getvalue())
+            study.pairs.to_csv(tmp / PAIRS_FILE, index=False)  # tmp is renamed into place whole
             (tmp / GAUGE_FILE).write_text(dumps(report))
             from ..reports.gauge_figure import gauge_figure
             gauge_figure(study, names, tmp / FIGURE_FILE)
         return GaugeResult(out_dir, study, report)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _station(images, source: Path) -> str:
-    """The X-ray station named in the batch (its ``machine`` column), else the folder's name."""
-    machines = images.loc[images["modality"] == "xray", "machine"].dropna().astype(str).unique() \
-        if "machine" in images else []
-    return ", ".join(sorted(machines)) if len(machines) else source.absolute().name

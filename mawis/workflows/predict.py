@@ -50,7 +50,9 @@ from ..registry.drift import (
     reference_problem,
 )
 from ..registry.store import Registry, model_card
-from ..reports.lifetime_report import FORMAT, FORMAT_VERSION, META, PREDICTIONS as PREDICTIONS_PARQUET
+from ..reports.lifetime_report import (
+    CAUSES as REPORT_CAUSES, FORMAT, FORMAT_VERSION, META, PREDICTIONS as PREDICTIONS_PARQUET,
+)
 from ..tomlio import read_toml
 
 PREDICTIONS = Path(PREDICTIONS_PARQUET).stem   # .csv and .parquet
@@ -60,7 +62,7 @@ GALLERY_DIR = "gallery"
 CANNOT_TELL = "cannot tell"
 RISK_CLASSES = ("high", "elevated", "low", CANNOT_TELL)
 # why a joint cannot be told (counts.cannot_tell in prediction.json; a joint may have several causes)
-CAUSES = ("unmeasurable", "no_input_image", "no_model_input", "new_package", "ood")
+CAUSES = tuple(key for key, _ in REPORT_CAUSES)  # the report owns the causes and their words
 BLANK_COMPONENTS = frozenset({"", "nan", "none", "unknown"})
 TABLE_COLUMNS = ("joint_id", "board_id", "component", "predicted_cycles", "lower_cycles", "upper_cycles",
                  "risk_class", "reason", "verdict", "failed_rules", "void_fraction", "largest_void_fraction",
