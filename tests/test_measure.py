@@ -3,15 +3,18 @@ input, acceptance rules, and the `mawis measure` export."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from mawis.cli import main
-from mawis.ingest.config import IngestConfig
+from mawis.imaging.locate import LocateSettings
+from mawis.ingest.config import IngestConfig, recorded_measure_settings
 from mawis.ingest.dataset import load_dataset
 from mawis.ingest.pipeline import ingest_batch
-from mawis.measure.pipeline import MICROGRAPH_COLUMNS, XRAY_COLUMNS, measure_region
+from mawis.measure.pipeline import MICROGRAPH_COLUMNS, XRAY_COLUMNS, measure_dataset, measure_region
 from mawis.measure.rules import load_rules
 from mawis.measure.validation import compare_micrographs, compare_xray, summarise
 
@@ -142,6 +145,24 @@ def test_measure_measures_a_data_set_ingested_without_measurement(measured, batc
     pd.testing.assert_frame_equal(now, at_ingest.loc[now.index], check_dtype=False)
     assert "measure_status" not in load_dataset(bare).images.columns or \
         load_dataset(bare).images["measure_status"].fillna("").eq("").all(), "the data set itself is left as it was"
+
+
+def test_an_image_without_a_joint_is_unmeasurable_at_ingest_and_at_any_re_measure(batches, tmp_path):
+    """Why no joint was found is kept with the image (``site_reason``), so measuring the stored
+    regions again (after --no-measure) says the same. It once measured the fallback region
+    instead: joints beyond the configured size range came out "ok" on a re-measure."""
+    narrow = IngestConfig(workers=1, locate=LocateSettings(max_joint_um=300.0))  # xr-a's joints: 0.5-1.5 mm
+    at_ingest = load_dataset(ingest_batch(batches["xr-a"][0], tmp_path / "m", narrow).dataset_dir)
+    bare = load_dataset(ingest_batch(batches["xr-a"][0], tmp_path / "b", replace(narrow, measure=False)).dataset_dir)
+    again = measure_dataset(bare.images, bare.region, recorded_measure_settings(bare.info["config"]))
+    columns = ["image_id", "measure_status", "measure_reason"]
+    pd.testing.assert_frame_equal(again[columns].reset_index(drop=True),
+                                  at_ingest.images[columns].reset_index(drop=True), check_dtype=False)
+    out_of_range = at_ingest.images["site_reason"].str.contains("beyond the configured range")
+    assert out_of_range.mean() > 0.5
+    assert (at_ingest.images.loc[out_of_range, "measure_status"] == "unmeasurable").all()
+    assert (again.loc[out_of_range.to_numpy(), "measure_reason"].to_numpy()
+            == at_ingest.images.loc[out_of_range, "site_reason"].to_numpy()).all()
 
 
 def test_measure_reads_a_batch_and_custom_rules(batches, tmp_path, capsys):

@@ -3,8 +3,9 @@
 Layout of ``DATASET_DIR``:
 
 * ``images.parquet``: one row per usable image (ids, cycles, pixel sizes, board,
-  component, machine, ROI, source format, label columns, ``crop_index``, and the
-  manifest's extra columns as they were);
+  component, machine, ROI, source format, label columns, ``crop_index``, ``site_reason``
+  (why no joint was found in the image, "" when one was), the measurement columns, and
+  the manifest's extra columns as they were);
 * ``labels.parquet``: one row per labelled joint (cycles_to_failure, censored,
   label_source, the bracketing readings);
 * ``crops_xray.npy`` / ``crops_micrograph.npy``: encoder crops, uint16, shape

@@ -174,7 +174,7 @@ def _align_row(i: int, cells: dict, pixels: np.ndarray, config: IngestConfig) ->
             "region_pixel_size_um": prepared.region_pixel_um, "region_flip": region_at.flip,
             "crop_x": crop_at.x, "crop_y": crop_at.y, "crop_step": crop_at.step,
             "crop_pixel_size_um": prepared.crop_pixel_um, "crop_padded_share": prepared.crop_padded_share,
-            **layer_columns(prepared.layers),
+            "site_reason": prepared.site_reason, **layer_columns(prepared.layers),
             "measurements": _measurements(modality, prepared, config)}
     return i, (prepared.crop, prepared.region), None, meta
 
@@ -182,10 +182,8 @@ def _align_row(i: int, cells: dict, pixels: np.ndarray, config: IngestConfig) ->
 def _measurements(modality: str, prepared, config: IngestConfig) -> dict:
     if not config.measure:
         return empty_measurements()
-    if prepared.site_reason:  # measured anyway would only find the fallback's nothing: say why
-        return {"measure_status": "unmeasurable", "measure_reason": prepared.site_reason}
     return measure_region(modality, prepared.region, prepared.region_pixel_um, config.measure_settings(),
-                          prepared.layers, prepared.location)
+                          prepared.layers, prepared.location, prepared.site_reason)
 
 
 class _RegionWriter:
@@ -270,7 +268,8 @@ def _images_table(manifest: pd.DataFrame, kept: dict[int, tuple[int, dict]], con
     measured = measurement_frame([m.pop("measurements") for m in metas], rows.index)
     meta = pd.DataFrame(metas, index=rows.index)
     for col in meta.columns:
-        kind = "int64" if col.startswith("source_") else "string" if col == "region_flip" else "float64"
+        kind = ("int64" if col.startswith("source_") else "string" if col in ("region_flip", "site_reason")
+                else "float64")
         table[col] = meta[col].astype(kind)
     for col in measured.columns:
         table[col] = measured[col]

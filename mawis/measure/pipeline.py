@@ -21,6 +21,7 @@ import pandas as pd
 from ..imaging.align import from_crop_dtype
 from ..imaging.locate import JointLocation, LocateSettings, outline_joint
 from ..imaging.section import SectionLayers
+from ..jsonio import is_missing
 from .micrograph import CrackResult, CrackSettings, measure_cracks
 from .rules import RuleSet
 from .xray import UNMEASURABLE, VoidResult, VoidSettings, segment_voids, void_metrics
@@ -82,8 +83,13 @@ def row_layers(row) -> SectionLayers | None:
 
 def measure_region(modality: str, region: np.ndarray, pixel_um: float,
                    settings: MeasureSettings = MeasureSettings(), layers: SectionLayers | None = None,
-                   location: JointLocation | None = None) -> dict:
-    """Metrics of one measurement region; unmeasurable ones get a status and a reason, never NaN metrics."""
+                   location: JointLocation | None = None, site_reason: str = "") -> dict:
+    """Metrics of one measurement region; unmeasurable ones get a status and a reason, never NaN metrics.
+    ``site_reason``: why ingestion found no joint in the image (its region is then only the ROI
+    or the whole image): the region is unmeasurable for that reason, at ingestion and at any
+    re-measure alike."""
+    if site_reason:
+        return {"measure_status": UNMEASURABLE, "measure_reason": site_reason}
     image = from_crop_dtype(region) if region.dtype != np.float32 else region
     if modality == "xray":
         analysis = analyse_xray(image, pixel_um, settings, location)
@@ -98,6 +104,11 @@ def measure_region(modality: str, region: np.ndarray, pixel_um: float,
         metrics = dict(analyse_section(image, pixel_um, layers, settings).metrics)
     metrics = {k: v for k, v in metrics.items() if k != "noise"}
     return {"measure_status": metrics.pop("status"), "measure_reason": metrics.pop("reason"), **metrics}
+
+
+def _text(value) -> str:
+    """A string cell as text: "" for missing (data sets ingested before the column existed)."""
+    return "" if is_missing(value) else str(value)
 
 
 def empty_measurements() -> dict:
@@ -128,7 +139,7 @@ def measure_dataset(images: pd.DataFrame, regions, settings: MeasureSettings = M
     rows = []
     for done, (_, row) in enumerate(images.iterrows(), start=1):
         rows.append(measure_region(row["modality"], regions(row), float(row["region_pixel_size_um"]), settings,
-                                   row_layers(row)))
+                                   row_layers(row), site_reason=_text(row.get("site_reason"))))
         if progress is not None:
             progress("measure", done, len(images))
     measured = measurement_frame(rows, images.index)
