@@ -13,7 +13,7 @@ darker than solder), bond wires (dark thin curves) and package edges. Two steps:
    choice is made again (a station's gain, offset and gamma cancel). The joint's size
    fixes the **measurement grid**: the image's own pixels, or coarser where the joint
    would span more than ``max_joint_px`` pixels (a 10 mm pad needs no 1 um pixels to
-   show its voids), and the **measurement region**: the joint's box plus a margin.
+   show its voids; :func:`measurement_scale`), and the **measurement region**: the joint's box plus a margin.
 2. **Outline** (:func:`outline_joint`, on the measurement region): the same two-level
    threshold and choice on that grid, an opening that takes off wire ends, a closing
    with a disk of ``close_share`` of the joint's short side (edge voids cut notches
@@ -40,7 +40,8 @@ NO_JOINT = "no dark joint stands out from its surroundings (blank, saturated or 
 class LocateSettings:
     context_share: float = 0.15    # the ROI is widened by this share of its size per side: a tight ROI still shows the edge
     coarse_px: int = 256           # the site search runs on at most this many pixels per side
-    max_joint_px: int = 320        # the joint's long side on the measurement grid (larger joints are shrunk)
+    max_joint_px: int = 320        # the joint's long side on the measurement grid (larger joints are shrunk) ...
+    min_short_px: int = 48         # ... unless that leaves its short side fewer pixels than this
     region_share: float = 0.25     # measurement region: the joint's box widened by this share of its size per side
     wire_um: float = 30.0          # dark lines up to about twice this wide (bond wires) are opened away
     spur_share: float = 0.04       # the outline is opened with this share of the short side (wire ends, noise)
@@ -110,6 +111,7 @@ def find_joint_site(values: np.ndarray, pixel_um: float, roi: Box | None = None,
     joint, _ = found
     ys, xs = np.nonzero(joint)
     extent = np.array([ys.max() - ys.min() + 1, xs.max() - xs.min() + 1]) / factor
+    (_, _), sides, _ = cv2.minAreaRect(_outline_points(joint))
     long_um = float(extent.max() * pixel_um)
     if long_um > settings.max_joint_um:
         return (f"joint is about {long_um / 1000:.1f} mm long, beyond the configured range (max_joint_um = "
@@ -119,8 +121,18 @@ def find_joint_site(values: np.ndarray, pixel_um: float, roi: Box | None = None,
     y0, x0 = max(0, int(top - pad[0])), max(0, int(left - pad[1]))
     y1 = min(values.shape[0], int(np.ceil(top + extent[0] + pad[0])))
     x1 = min(values.shape[1], int(np.ceil(left + extent[1] + pad[1])))
-    scale = min(1.0, settings.max_joint_px / max(extent.max(), 1.0))
+    scale = measurement_scale(extent.max(), (min(sides) + 1) / factor, settings)
     return JointSite((x0, y0, x1 - x0, y1 - y0), scale, (float(left), float(top), float(extent[1]), float(extent[0])))
+
+
+def measurement_scale(long_px: float, short_px: float, settings: LocateSettings) -> float:
+    """How much a joint's region is shrunk for measurement (<= 1): its long side to
+    ``max_joint_px``, but its short side (of the turned joint, so a slanted lead counts its
+    true width) never below ``min_short_px``. The coarser the grid, the faster, but the
+    less two stations agree on a joint (README, "Measurement grid")."""
+    shrink = settings.max_joint_px / max(long_px, 1.0)
+    keep_short = settings.min_short_px / max(short_px, 1.0)
+    return float(min(1.0, max(shrink, keep_short)))
 
 
 def outline_joint(region: np.ndarray, grid_um: float, settings: LocateSettings = LocateSettings()) -> JointLocation:

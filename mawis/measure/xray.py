@@ -47,8 +47,8 @@ class VoidSettings:
     step_sharpness: float = 0.7       # ... and nearly all of its jump over three times that (a sharp edge)
     line_share: float = 0.6           # solder level: line openings this share of the joint's short side long
     line_rank: float = 0.25           # ... rank of the opening (voids up to 1 - this of a line go, vias up to this stay out)
-    line_samples: int = 25            # ... read at this many taps
-    level_grid_px: int = 128          # ... on a grid where the joint spans at most this many pixels
+    line_samples: int = 13            # ... read at this many taps
+    level_grid_px: int = 64           # ... on a grid where the joint spans at most this many pixels
     background_min_px: float = 9.0
     passes: int = 2                   # model, find, model again without what was found
     quantum_floor: float = 0.5        # the noise is taken as at least this many grey-level steps
@@ -218,26 +218,23 @@ def _cells(smooth: np.ndarray, use: np.ndarray, box, cuts_y: list[int], cuts_x: 
     """The level per cell of the grid the cuts make (q percentile of its usable pixels; cells with
     too few take their neighbours'), plus a plane through what is left."""
     top, bottom, left, right = box
-    ys = [0, *[c for c in cuts_y if top < c < bottom], smooth.shape[0]]
-    xs = [0, *[c for c in cuts_x if left < c < right], smooth.shape[1]]
-    grid = np.full((len(ys) - 1, len(xs) - 1), np.nan, np.float32)
-    for i in range(len(ys) - 1):
-        for k in range(len(xs) - 1):
-            cell = use[ys[i]:ys[i + 1], xs[k]:xs[k + 1]]
-            if cell.sum() >= 20:
-                grid[i, k] = np.percentile(smooth[ys[i]:ys[i + 1], xs[k]:xs[k + 1]][cell], q)
-    grid = _fill_gaps(grid) if np.isfinite(grid).any() else np.zeros_like(grid)
-    level = np.empty(smooth.shape, np.float32)
-    for i in range(len(ys) - 1):
-        for k in range(len(xs) - 1):
-            level[ys[i]:ys[i + 1], xs[k]:xs[k + 1]] = grid[i, k]
+    ys = np.array([0, *[c for c in cuts_y if top < c < bottom], smooth.shape[0]])
+    xs = np.array([0, *[c for c in cuts_x if left < c < right], smooth.shape[1]])
+    row_cell = np.searchsorted(ys, np.arange(smooth.shape[0]), side="right") - 1
+    col_cell = np.searchsorted(xs, np.arange(smooth.shape[1]), side="right") - 1
     rows, cols = np.nonzero(use)
-    left_over = smooth[rows, cols] - level[rows, cols]
+    values = smooth[rows, cols]
+    shape = (len(ys) - 1, len(xs) - 1)
+    grid = _cell_percentile(values, row_cell[rows] * shape[1] + col_cell[cols], shape[0] * shape[1], q,
+                            min_count=20).reshape(shape)
+    grid = _fill_gaps(grid) if np.isfinite(grid).any() else np.zeros_like(grid)
+    level = grid[np.ix_(row_cell, col_cell)]
+    left_over = values - level[rows, cols]
     keep = np.abs(left_over - np.median(left_over)) < 3 * _mad(left_over) + 1e-6
     design = np.column_stack([np.ones(len(rows)), rows, cols]).astype(np.float64)
     coef, *_ = np.linalg.lstsq(design[keep], left_over[keep], rcond=None)
-    yy, xx = np.mgrid[0:smooth.shape[0], 0:smooth.shape[1]]
-    return (level + coef[0] + coef[1] * yy + coef[2] * xx).astype(np.float32)
+    plane = coef[0] + coef[1] * np.arange(smooth.shape[0])[:, None] + coef[2] * np.arange(smooth.shape[1])[None, :]
+    return (level + plane).astype(np.float32)
 
 
 def _axis_level(log_image: np.ndarray, joint: np.ndarray, usable: np.ndarray, length: float,
@@ -254,7 +251,12 @@ def _axis_level(log_image: np.ndarray, joint: np.ndarray, usable: np.ndarray, le
     pixels; each line is read at ``samples`` evenly spaced taps, so a step or a band of a
     few grid pixels keeps its place and width."""
     frame = PackageFrame(joint)
-    values, use = frame.turn(log_image), frame.turn(usable)
+    turned, use = frame.turn(log_image), frame.turn(usable)
+    rows, cols = np.nonzero(frame.turn(joint))
+    if not len(rows):
+        return np.full(log_image.shape, float(np.median(log_image[usable])) if usable.any() else 0.0, np.float32)
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    values, use = turned[top:bottom, left:right], use[top:bottom, left:right]  # the joint's box: only it is modelled
     factor = max(1.0, max(values.shape) / grid_px)
     small_shape = (max(1, int(round(values.shape[1] / factor))), max(1, int(round(values.shape[0] / factor))))
     sums = cv2.resize(np.where(use, values, 0.0).astype(np.float32), small_shape, interpolation=cv2.INTER_AREA)
@@ -268,6 +270,7 @@ def _axis_level(log_image: np.ndarray, joint: np.ndarray, usable: np.ndarray, le
         level = np.full(small.shape, float(np.median(log_image[usable])) if usable.any() else 0.0, np.float32)
     level = _fill_gaps(level.astype(np.float32))
     level = cv2.resize(level, (values.shape[1], values.shape[0]), interpolation=cv2.INTER_LINEAR)
+    level = np.pad(level, ((top, turned.shape[0] - bottom), (left, turned.shape[1] - right)), mode="edge")
     return frame.back_to_region(level)
 
 
@@ -316,8 +319,9 @@ def _cell_percentile(values: np.ndarray, cell_ids: np.ndarray, n_cells: int, q: 
 
     Voids only brighten: a low percentile ignores voids that cover part of a cell.
     """
-    # one float sort orders by cell, then by value (values lie in [0, 1])
-    order = np.argsort(cell_ids + np.clip(values, 0.0, 1.0) * 0.999)
+    # one float sort orders by cell, then by value (rescaled into [0, 1) so it never crosses a cell)
+    low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+    order = np.argsort(cell_ids + (values.astype(np.float64) - low) * (0.999 / max(high - low, 1e-12)))
     sorted_values, sorted_cells = values[order], cell_ids[order]
     starts = np.searchsorted(sorted_cells, np.arange(n_cells))
     counts = np.bincount(cell_ids, minlength=n_cells)
