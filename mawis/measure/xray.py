@@ -252,9 +252,7 @@ def _axis_level(log_image: np.ndarray, joint: np.ndarray, usable: np.ndarray, le
     few grid pixels keeps its place and width."""
     frame = PackageFrame(joint)
     turned, use = frame.turn(log_image), frame.turn(usable)
-    rows, cols = np.nonzero(frame.turn(joint))
-    if not len(rows):
-        return np.full(log_image.shape, float(np.median(log_image[usable])) if usable.any() else 0.0, np.float32)
+    rows, cols = np.nonzero(frame.turn(joint))  # never empty: segment_voids measures joints of min_joint_px or more
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
     values, use = turned[top:bottom, left:right], use[top:bottom, left:right]  # the joint's box: only it is modelled
     factor = max(1.0, max(values.shape) / grid_px)
