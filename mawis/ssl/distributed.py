@@ -34,6 +34,14 @@ def init_from_env(device: torch.device) -> bool:
     return active()
 
 
+def shutdown() -> None:
+    """Leave the process group :func:`init_from_env` joined. A gloo group left for interpreter
+    exit to tear down can abort its rank ("terminate called without an active exception")
+    after all the work is done, and torchrun then fails the run."""
+    if td.is_available() and td.is_initialized():
+        td.destroy_process_group()
+
+
 @torch.no_grad()
 def gather_all(tensor: torch.Tensor) -> torch.Tensor:
     """Concatenate ``tensor`` from all ranks (rank order), without gradient."""

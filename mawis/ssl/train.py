@@ -286,4 +286,5 @@ def pretrain(dataset_dir: Path, out_dir: Path, cfg: PretrainConfig = PretrainCon
         shutil.rmtree(t.work, ignore_errors=True)
     if t.distributed:
         torch.distributed.barrier()
+        dist.shutdown()
     return PretrainResult(out_dir, history, t.cfg.epochs - start_epoch)
