@@ -222,6 +222,7 @@ def pretrain(
     from dataclasses import replace
 
     from .ssl.config import load_pretrain_config
+    from .ssl.distributed import exit_worker
     from .ssl.train import pretrain as run_pretrain
 
     cfg = load_pretrain_config(config)
@@ -229,9 +230,10 @@ def pretrain(
                "batch_size": batch_size, "encoder": encoder, "seed": seed}
     cfg = replace(cfg, **{k: v for k, v in options.items() if v is not None})
     cfg.validate()
+    torchrun = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports for all
         run_pretrain(dataset, out, cfg, resume=resume, overwrite=overwrite)
-        return
+        exit_worker()
     with _progress_bar() as progress:
         result = run_pretrain(dataset, out, cfg, resume=resume, overwrite=overwrite, log=_print_epoch, progress=progress)
     final, first = result.history[-1], result.history[0]
@@ -239,6 +241,8 @@ def pretrain(
              if "ridge_r2" in final and "ridge_r2" in first
              else "none: the data set has too few joints with an observed failure")
     console.print(f"model     {result.out_dir}\nprobe     {probe}", markup=False, highlight=False)
+    if torchrun:
+        exit_worker()
 
 
 def _print_epoch(record: dict) -> None:

@@ -7,6 +7,7 @@ Runs launched with ``torchrun`` (DDP) set the usual environment variables;
 from __future__ import annotations
 
 import os
+import sys
 
 import torch
 import torch.distributed as td
@@ -40,6 +41,16 @@ def shutdown() -> None:
     after all the work is done, and torchrun then fails the run."""
     if td.is_available() and td.is_initialized():
         td.destroy_process_group()
+
+
+def exit_worker() -> None:
+    """End a torchrun worker whose work is done and written, skipping the interpreter's
+    finalisation: with torch 2.14, gloo threads aborted it ("terminate called without an
+    active exception", SIGABRT) even after :func:`shutdown`, and torchrun then failed the
+    whole run (tests/test_ssl_distributed.py measured 3 of 25 without this, 0 of 30 with it)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @torch.no_grad()
